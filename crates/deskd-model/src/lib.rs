@@ -1,0 +1,17 @@
+//! The Zendesk wire types and deskd's domain rules.
+//!
+//! Pure: no HTTP, no SQL, no async. The server gathers facts from the store, asks this crate to
+//! decide, and hands the decision back to the store to write.
+
+pub mod error;
+pub mod identity;
+pub mod input;
+pub mod organization;
+pub mod role;
+pub mod text;
+pub mod time;
+pub mod upsert;
+pub mod user;
+
+pub use error::{FieldError, Rejection, ValidationErrors};
+pub use role::Role;

@@ -1,0 +1,268 @@
+//! Who is calling: Basic `email/token:TOKEN`, Basic `email:password`, or `Bearer TOKEN`.
+//!
+//! Secrets are compared by digest (tokens) or argon2id (passwords) and never logged. A verified
+//! password is remembered for a minute, by digest, so argon2 does not run on every request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use deskd_model::Role;
+use deskd_model::role::Actor;
+use deskd_store::credentials::{self, Principal};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: i64,
+    pub role: Role,
+    /// False for bearer tokens issued with the `read` scope only.
+    pub can_write: bool,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor { user_id: self.user_id, role: self.role }
+    }
+}
+
+/// SHA-256 of a secret, hex: how tokens are stored and looked up.
+pub fn digest(secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random secret: 40 URL-safe characters (240 bits).
+pub fn new_secret() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..40).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Recently verified passwords: digest of `user_id:hash:password` → expiry.
+#[derive(Clone, Default)]
+pub struct PasswordCache {
+    inner: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+const PASSWORD_CACHE_TTL: Duration = Duration::from_secs(60);
+
+impl PasswordCache {
+    fn key(p: &Principal, hash: &str, password: &str) -> String {
+        digest(&format!("{}:{hash}:{password}", p.user_id))
+    }
+
+    fn hit(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, exp| *exp > now);
+        map.contains_key(key)
+    }
+
+    fn remember(&self, key: String) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(key, Instant::now() + PASSWORD_CACHE_TTL);
+    }
+}
+
+enum Credentials {
+    Token { email: String, token: String },
+    Password { email: String, password: String },
+    Bearer(String),
+}
+
+/// Reads the Authorization header. `Ok(None)` when there is none; a malformed one is a 401.
+fn parse_header(parts: &Parts) -> Result<Option<Credentials>, ApiError> {
+    let Some(raw) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let raw = raw.to_str().map_err(|_| ApiError::Unauthorized)?.trim();
+    let (scheme, rest) = raw.split_once(' ').ok_or(ApiError::Unauthorized)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() {
+            return Err(ApiError::InvalidToken);
+        }
+        return Ok(Some(Credentials::Bearer(rest.to_owned())));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(ApiError::Unauthorized);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ApiError::Unauthorized)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?;
+    let (user, secret) = decoded.split_once(':').ok_or(ApiError::Unauthorized)?;
+    if secret.is_empty() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Some(match user.strip_suffix("/token") {
+        Some(email) if !email.is_empty() => Credentials::Token { email: email.to_owned(), token: secret.to_owned() },
+        _ if user.is_empty() => return Err(ApiError::Unauthorized),
+        _ => Credentials::Password { email: user.to_owned(), password: secret.to_owned() },
+    }))
+}
+
+/// Authenticates the request; `Ok(None)` for an anonymous one.
+pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+    let Some(creds) = parse_header(parts)? else { return Ok(None) };
+    let mut conn = app.store.reader().await?;
+    let caller = match creds {
+        Credentials::Token { email, token } => {
+            let p = credentials::principal_by_email(&mut conn, &email, &digest(&token)).await?;
+            match p {
+                Some(p) if p.token_ok && p.active && !p.suspended => {
+                    Caller { user_id: p.user_id, role: p.role, can_write: true }
+                }
+                _ => return Err(ApiError::Unauthorized),
+            }
+        }
+        Credentials::Password { email, password } => {
+            let p = credentials::principal_by_email(&mut conn, &email, "").await?;
+            drop(conn);
+            let Some(p) = p.filter(|p| p.active && !p.suspended) else {
+                return Err(ApiError::Unauthorized);
+            };
+            let Some(hash) = p.password_hash.clone() else { return Err(ApiError::Unauthorized) };
+            let key = PasswordCache::key(&p, &hash, &password);
+            if !app.passwords.hit(&key) {
+                let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                if !ok {
+                    return Err(ApiError::Unauthorized);
+                }
+                app.passwords.remember(key);
+            }
+            Caller { user_id: p.user_id, role: p.role, can_write: true }
+        }
+        Credentials::Bearer(token) => match credentials::principal_by_bearer(&mut conn, &digest(&token)).await? {
+            Some((p, scopes)) if p.active && !p.suspended => Caller {
+                user_id: p.user_id,
+                role: p.role,
+                can_write: scopes.iter().any(|s| s == "write" || s == "users:write"),
+            },
+            _ => return Err(ApiError::InvalidToken),
+        },
+    };
+    Ok(Some(caller))
+}
+
+/// Any authenticated user; anonymous requests are 401.
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        let caller = authenticate(&app, parts).await?.ok_or(ApiError::Unauthorized)?;
+        if !caller.can_write && !parts.method.is_safe() {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(caller)
+    }
+}
+
+/// An authenticated caller or nobody (for endpoints anonymous users may call).
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl<S> FromRequestParts<S> for MaybeCaller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        Ok(MaybeCaller(authenticate(&app, parts).await?))
+    }
+}
+
+/// An agent or admin; end users get 403.
+pub struct Staff(pub Caller);
+
+impl<S> FromRequestParts<S> for Staff
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.role.is_staff() { Ok(Staff(caller)) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+/// An admin; everyone else gets 403.
+pub struct Admin(pub Caller);
+
+impl<S> FromRequestParts<S> for Admin
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.role == Role::Admin { Ok(Admin(caller)) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_hex_sha256() {
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn passwords_round_trip() {
+        let h = hash_password("s3cret!").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("s3cret!", &h));
+        assert!(!verify_password("wrong", &h));
+    }
+
+    #[test]
+    fn secrets_are_long_and_distinct() {
+        let (a, b) = (new_secret(), new_secret());
+        assert_eq!(a.len(), 40);
+        assert_ne!(a, b);
+    }
+}

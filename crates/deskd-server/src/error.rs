@@ -1,0 +1,107 @@
+//! The one error type of the HTTP layer, answered in Zendesk's shapes.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use deskd_model::{Rejection, ValidationErrors};
+use deskd_store::StoreError;
+use serde_json::{Value, json};
+
+use crate::respond::json_response;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {error}: {description}")]
+    BadRequest { error: &'static str, description: String },
+    #[error("couldn't authenticate")]
+    Unauthorized,
+    #[error("invalid bearer token")]
+    InvalidToken,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("record not found")]
+    NotFound,
+    #[error("no such endpoint")]
+    InvalidEndpoint,
+    #[error("request body too large")]
+    TooLarge { limit: usize },
+    #[error("validation failed")]
+    Invalid(ValidationErrors),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
+        ApiError::BadRequest { error, description: description.into() }
+    }
+
+    fn status_and_body(&self) -> (StatusCode, Value) {
+        match self {
+            ApiError::BadRequest { error, description } => {
+                (StatusCode::BAD_REQUEST, json!({"error": error, "description": description}))
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, json!({"error": "Couldn't authenticate you"})),
+            ApiError::InvalidToken => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "invalid_token", "error_description": "The access token provided is expired, revoked, malformed or invalid for other reasons."}),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                json!({"error": "Forbidden", "description": "You do not have access to this page. Please contact the account owner of this help desk for further help."}),
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, json!({"error": "RecordNotFound", "description": "Not found"})),
+            ApiError::InvalidEndpoint => {
+                (StatusCode::NOT_FOUND, json!({"error": "InvalidEndpoint", "description": "Not found"}))
+            }
+            ApiError::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"error": "RequestTooLarge", "description": format!("The request body may be at most {limit} bytes")}),
+            ),
+            ApiError::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "RecordInvalid", "description": "Record validation errors", "details": errors.details()}),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "InternalError", "description": "Something went wrong on our side; the request may be retried"}),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            // Logged in full here; the client gets an opaque body.
+            tracing::error!(%detail, "internal error");
+        }
+        let (status, body) = self.status_and_body();
+        let mut resp = json_response(status, &body);
+        if matches!(self, ApiError::Unauthorized | ApiError::InvalidToken) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Web Password\""));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::NotFound => ApiError::NotFound,
+            Rejection::Forbidden => ApiError::Forbidden,
+            Rejection::Invalid(v) => ApiError::Invalid(v),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(v: ValidationErrors) -> Self {
+        ApiError::Invalid(v)
+    }
+}

@@ -1,0 +1,95 @@
+//! Extractors: the JSON body with Zendesk-shaped rejections, and the absolute API root.
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Largest request body deskd reads. A full create_or_update_many batch of 100 users is far below it.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// A JSON object body. Malformed JSON, invalid UTF-8, too-deep nesting and non-objects are 400s;
+/// an oversized body is a 413.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(ApiError::TooLarge { limit: MAX_BODY_BYTES });
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::TooLarge { limit: MAX_BODY_BYTES })?;
+        parse_object(&bytes).map(JsonObject)
+    }
+}
+
+/// Parses a request body that must be a JSON object (serde_json caps nesting at 128 levels).
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("InvalidJSON", "The request body is empty; a JSON object was expected"));
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("InvalidJSON", format!("The request body is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::bad_request("InvalidJSON", "The request body must be a JSON object")),
+    }
+}
+
+/// Takes the object under `key` (e.g. `user`), as Rails' `params.require(key)` would.
+pub fn require_object<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    match body.get(key) {
+        Some(Value::Object(obj)) => Ok(obj),
+        Some(Value::Null) | None => Err(ApiError::bad_request(
+            "ParameterMissing",
+            format!("param is missing or the value is empty: {key}"),
+        )),
+        Some(_) => Err(ApiError::bad_request("InvalidParameter", format!("{key} must be a JSON object"))),
+    }
+}
+
+/// The absolute API root for URLs in responses: the configured public URL, or the request's
+/// scheme and Host, so a client that called `http://127.0.0.1:PORT` gets URLs it accepts.
+#[derive(Clone, Debug)]
+pub struct BaseUrl(pub String);
+
+impl<S> FromRequestParts<S> for BaseUrl
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        if let Some(public) = &app.config.public_url {
+            return Ok(BaseUrl(format!("{}/api/v2", public.trim_end_matches('/'))));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+            .map(str::to_owned)
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| app.local_addr.to_string());
+        let scheme = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| *s == "https" || *s == "http")
+            .unwrap_or("http");
+        Ok(BaseUrl(format!("{scheme}://{host}/api/v2")))
+    }
+}

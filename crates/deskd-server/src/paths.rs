@@ -1,0 +1,38 @@
+//! Path conventions and headers common to every response.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// Zendesk clients append `.json` to every path and some do not; both reach the same route.
+pub async fn strip_json_suffix(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if let Some(stripped) = path.strip_suffix(".json") {
+        let new_path = match req.uri().query() {
+            Some(q) => format!("{stripped}?{q}"),
+            None => stripped.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = new_path.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Headers Zendesk puts on every response.
+pub async fn common_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert("x-zendesk-api-version", HeaderValue::from_static("v2"));
+    resp
+}
+
+pub async fn invalid_endpoint() -> Response {
+    ApiError::InvalidEndpoint.into_response()
+}

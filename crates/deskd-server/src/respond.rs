@@ -1,0 +1,30 @@
+//! Building responses the way Zendesk sends them: JSON with an explicit charset.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+
+pub const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "response did not serialize");
+            return Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .header(header::CONTENT_TYPE, JSON_UTF8)
+                .body(Body::from(r#"{"error":"InternalError"}"#))
+                .unwrap_or_default();
+        }
+    };
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    resp
+}
+
+pub fn ok(body: &impl Serialize) -> Response {
+    json_response(StatusCode::OK, body)
+}

@@ -1,0 +1,92 @@
+//! `/api/v2/users`: create_or_update, show, me.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use deskd_model::input::UserInput;
+use deskd_model::time;
+use deskd_store::upsert::{self, Upserted};
+use deskd_store::users;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::{MaybeCaller, Staff};
+use crate::error::ApiError;
+use crate::extract::{BaseUrl, JsonObject, require_object};
+use crate::respond::{json_response, ok};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/users/create_or_update", post(create_or_update))
+        .route("/api/v2/users/me", get(me))
+        .route("/api/v2/users/{id}", get(show))
+}
+
+/// A path id: digits only, else 404 as Zendesk answers unknown records.
+pub fn path_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::NotFound)
+}
+
+/// `POST /api/v2/users/create_or_update`: 201 when created, 200 when updated, `Location` on both.
+async fn create_or_update(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let input = Arc::new(UserInput::from_json(require_object(&body, "user")?)?);
+    let actor = caller.actor();
+    let now = time::now();
+    let outcome = app
+        .store
+        .write(move |conn| {
+            let input = input.clone();
+            Box::pin(async move { upsert::create_or_update(conn, &input, actor, now).await })
+        })
+        .await??;
+    let (status, user) = match outcome {
+        Upserted::Created(u) => (StatusCode::CREATED, u),
+        Upserted::Updated(u) => (StatusCode::OK, u),
+    };
+    let wire = user.to_wire(&base);
+    let mut resp = json_response(status, &json!({ "user": wire }));
+    if let Ok(loc) = HeaderValue::from_str(&wire.url) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+/// `GET /api/v2/users/{id}`: soft-deleted users still answer, with `active: false`.
+async fn show(State(app): State<AppState>, Staff(_): Staff, BaseUrl(base): BaseUrl, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let mut conn = app.store.reader().await?;
+    let user = users::load(&mut conn, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(ok(&json!({ "user": user.to_wire(&base) })))
+}
+
+/// `GET /api/v2/users/me`: the caller, with an `authenticity_token`; anonymous callers get the
+/// anonymous user.
+async fn me(State(app): State<AppState>, MaybeCaller(caller): MaybeCaller, BaseUrl(base): BaseUrl) -> Result<Response, ApiError> {
+    let Some(caller) = caller else {
+        return Ok(ok(&json!({ "user": anonymous_user() })));
+    };
+    let mut conn = app.store.reader().await?;
+    let user = users::load(&mut conn, caller.user_id).await?.ok_or(ApiError::Unauthorized)?;
+    let mut wire = user.to_wire(&base);
+    wire.authenticity_token = Some(crate::auth::new_secret());
+    Ok(ok(&json!({ "user": wire })))
+}
+
+fn anonymous_user() -> serde_json::Value {
+    json!({
+        "id": null, "url": null, "name": "Anonymous user", "email": "invalid@example.com",
+        "created_at": null, "updated_at": null, "time_zone": deskd_model::user::DEFAULT_TIME_ZONE,
+        "iana_time_zone": deskd_model::user::DEFAULT_TIME_ZONE, "phone": null, "shared_phone_number": null,
+        "photo": null, "locale_id": deskd_model::user::DEFAULT_LOCALE_ID, "locale": deskd_model::user::DEFAULT_LOCALE,
+        "organization_id": null, "role": "end-user", "verified": false, "authenticity_token": crate::auth::new_secret(),
+    })
+}

@@ -1,0 +1,97 @@
+//! Opening the database named by a URL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+
+use crate::StoreError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://...`.
+    pub url: String,
+    /// Connections in the pool (readers on SQLite; everything on PostgreSQL).
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions { url: url.into(), max_connections: 16 }
+    }
+}
+
+/// Per-connection SQLite settings: WAL lets readers run beside the one writer; NORMAL sync is
+/// durable across process crashes (not power loss), which is what WAL + NORMAL promises.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY;";
+
+pub(crate) async fn connect(opts: &StoreOptions) -> Result<(Backend, AnyPool, Option<AnyConnection>), StoreError> {
+    sqlx::any::install_default_drivers();
+    let (backend, url) = normalize_url(&opts.url)?;
+    let connect_opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+    match backend {
+        Backend::Sqlite => {
+            // The writer connection first: it creates the file and switches it to WAL.
+            let mut writer = AnyConnection::connect_with(&connect_opts).await?;
+            writer.execute(SQLITE_PRAGMAS).await?;
+            let pool = AnyPoolOptions::new()
+                .max_connections(opts.max_connections.max(2))
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) }))
+                .connect_with(connect_opts)
+                .await?;
+            Ok((backend, pool, Some(writer)))
+        }
+        Backend::Postgres => {
+            let pool = AnyPoolOptions::new()
+                .max_connections(opts.max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(connect_opts)
+                .await?;
+            Ok((backend, pool, None))
+        }
+    }
+}
+
+/// Names the backend and makes a SQLite URL create its file when missing.
+fn normalize_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.trim_start_matches("//");
+        if rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory") {
+            // Each connection would see its own empty database.
+            return Err(StoreError::BadUrl(format!("{url} (in-memory SQLite is not supported; give a file path)")));
+        }
+        let mut out = format!("sqlite://{rest}");
+        if !rest.contains("mode=") {
+            out.push_str(if rest.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+        }
+        return Ok((Backend::Sqlite, out));
+    }
+    Err(StoreError::BadUrl(url.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(normalize_url("sqlite://deskd.db").unwrap(), (Backend::Sqlite, "sqlite://deskd.db?mode=rwc".into()));
+        assert_eq!(normalize_url("sqlite:///tmp/x.db").unwrap().1, "sqlite:///tmp/x.db?mode=rwc");
+        assert_eq!(normalize_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
+        assert!(normalize_url("mysql://x").is_err());
+        assert!(normalize_url("sqlite::memory:").is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Credentials: account API tokens and OAuth-style bearer tokens, both stored as SHA-256 digests
+//! only, and the user behind an email address.
+
+use deskd_model::Role;
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use crate::StoreError;
+use crate::rows::{all, first, flag, int, opt_text, text};
+
+/// What authentication needs to know about a user.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: i64,
+    pub role: Role,
+    pub active: bool,
+    pub suspended: bool,
+    pub password_hash: Option<String>,
+    /// For token logins: whether the presented account API token is active.
+    pub token_ok: bool,
+}
+
+fn principal(r: &AnyRow) -> Result<Principal, StoreError> {
+    let role = text(r, "role")?;
+    Ok(Principal {
+        user_id: int(r, "id")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        active: flag(r, "active")?,
+        suspended: flag(r, "suspended")?,
+        password_hash: opt_text(r, "password_hash")?,
+        token_ok: int(r, "token_ok")? > 0,
+    })
+}
+
+/// The user whose email identity is `email`, and (in the same query) whether `token_digest`
+/// names an active account API token.
+pub async fn principal_by_email(conn: &mut AnyConnection, email: &str, token_digest: &str) -> Result<Option<Principal>, StoreError> {
+    let row = first(
+        conn,
+        sqlx::query(
+            "SELECT u.id, u.role, u.active, u.suspended, u.password_hash, \
+             (SELECT COUNT(*) FROM api_tokens t WHERE t.digest = $2 AND t.active = 1) AS token_ok \
+             FROM identities i JOIN users u ON u.id = i.user_id WHERE i.type = 'email' AND i.value_norm = $1",
+        )
+        .bind(deskd_model::text::normalize(email))
+        .bind(token_digest.to_owned()),
+    )
+    .await?;
+    row.as_ref().map(principal).transpose()
+}
+
+/// The user an OAuth bearer token was issued for, with the token's scopes.
+pub async fn principal_by_bearer(conn: &mut AnyConnection, digest: &str) -> Result<Option<(Principal, Vec<String>)>, StoreError> {
+    let row = first(
+        conn,
+        sqlx::query(
+            "SELECT u.id, u.role, u.active, u.suspended, u.password_hash, 1 AS token_ok, o.scopes \
+             FROM oauth_tokens o JOIN users u ON u.id = o.user_id WHERE o.digest = $1",
+        )
+        .bind(digest.to_owned()),
+    )
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let scopes = crate::rows::string_list(&r, "scopes")?;
+            Ok(Some((principal(&r)?, scopes)))
+        }
+    }
+}
+
+pub async fn insert_api_token(conn: &mut AnyConnection, digest: &str, description: &str, now: i64) -> Result<i64, StoreError> {
+    let row = first(
+        conn,
+        sqlx::query("INSERT INTO api_tokens (digest, description, active, created_at) VALUES ($1, $2, 1, $3) RETURNING id")
+            .bind(digest.to_owned())
+            .bind(description.to_owned())
+            .bind(now),
+    )
+    .await?;
+    row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
+}
+
+/// An OAuth token as listed: never the secret, which is not stored.
+#[derive(Clone, Debug)]
+pub struct OauthToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+}
+
+pub async fn insert_oauth_token(conn: &mut AnyConnection, user_id: i64, digest: &str, scopes: &[String], now: i64) -> Result<OauthToken, StoreError> {
+    let scopes_json = serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into());
+    let row = first(
+        conn,
+        sqlx::query("INSERT INTO oauth_tokens (user_id, digest, scopes, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(user_id)
+            .bind(digest.to_owned())
+            .bind(scopes_json)
+            .bind(now),
+    )
+    .await?;
+    let id = row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
+    Ok(OauthToken { id, user_id, scopes: scopes.to_vec(), created_at: now })
+}
+
+/// Deletes an OAuth token; false when there was none.
+pub async fn delete_oauth_token(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    let rows = all(conn, sqlx::query("DELETE FROM oauth_tokens WHERE id = $1 RETURNING id").bind(id)).await?;
+    Ok(!rows.is_empty())
+}

@@ -1,0 +1,72 @@
+//! deskd's persistence: one [`Store`] over SQLite or PostgreSQL through sqlx's `Any` driver, so
+//! every query is written once. Writes go through [`Store::write`], which runs a unit of work in a
+//! transaction: on SQLite all units share one writer connection and are committed in groups; on
+//! PostgreSQL each runs in its own transaction and is retried when it loses a uniqueness race.
+
+mod connect;
+mod error;
+mod migrate;
+mod writer;
+
+pub mod credentials;
+pub mod organizations;
+pub mod rows;
+pub mod settings;
+pub mod upsert;
+pub mod users;
+
+pub use connect::{Backend, StoreOptions};
+pub use error::StoreError;
+pub use sqlx::AnyConnection as Conn;
+pub use writer::BoxFut;
+
+use sqlx::AnyPool;
+
+/// The database deskd runs on.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    pool: AnyPool,
+    writer: writer::Writer,
+}
+
+impl Store {
+    /// Connects, creating a SQLite file if needed, and migrates.
+    pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        let (backend, pool, writer_conn) = connect::connect(opts).await?;
+        migrate::run(backend, &pool).await?;
+        let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
+        Ok(Store { backend, pool, writer })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for reads.
+    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Runs `work` in a write transaction and returns its value once committed. `work` may run
+    /// more than once (after a lost race, or when a group it shared is rolled back), so it must
+    /// decide from what it reads inside the transaction.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut Conn) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        self.writer.run(work).await
+    }
+
+    /// True once the database answers a trivial query.
+    pub async fn healthy(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Stops the writer and closes every connection.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+}

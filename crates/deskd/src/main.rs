@@ -1,0 +1,148 @@
+//! The `deskd` command.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use deskd_server::bootstrap::{AdminSeed, ensure_admin};
+use deskd_server::{AppState, Config};
+use deskd_store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "deskd", version, about = "A self-hostable server for the Zendesk Support Users API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Parser)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "DESKD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DESKD_DATABASE_URL", default_value = "sqlite://deskd.db")]
+    database: String,
+    /// Base of absolute URLs in responses, e.g. `https://help.example.com`; default: the request's Host.
+    #[arg(long, env = "DESKD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Database connections (readers on SQLite, all on PostgreSQL).
+    #[arg(long, env = "DESKD_DB_CONNECTIONS", default_value_t = 16)]
+    db_connections: u32,
+    /// Switch every rate limit on or off (`off` for benchmarks and load tests).
+    #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]
+    rate_limits: OnOff,
+    /// Email of the first admin, created when the database has no admin.
+    #[arg(long, env = "DESKD_ADMIN_EMAIL", hide_env_values = true)]
+    admin_email: Option<String>,
+    /// API token of the first admin (usable as `EMAIL/token:TOKEN`).
+    #[arg(long, env = "DESKD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Password of the first admin.
+    #[arg(long, env = "DESKD_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DESKD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deskd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("deskd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut opts = StoreOptions::new(&args.database);
+    opts.max_connections = args.db_connections;
+    let store = Store::open(&opts).await.map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;
+    let seed = AdminSeed { email: args.admin_email, token: args.admin_token, password: args.admin_password };
+    if let Some(created) = ensure_admin(&store, &seed).await.map_err(|e| format!("cannot create the first admin: {e}"))? {
+        match created.generated_token {
+            // Printed once, to stdout, for the person starting deskd; never logged.
+            Some(token) => println!(
+                "deskd created the first admin: {} with API token {token}\n  (use it as -u '{}/token:{token}'; it is not shown again)",
+                created.email, created.email
+            ),
+            None => println!("deskd created the first admin: {}", created.email),
+        }
+    }
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let config = Config { public_url: args.public_url, rate_limits: args.rate_limits == OnOff::On };
+    let state = AppState::new(store, config, local);
+    println!("deskd listening on http://{local}");
+    deskd_server::run(state, listener, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    tracing::info!("deskd stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
