@@ -1,0 +1,11 @@
+//! Integration tests: the real server on 127.0.0.1:0, spoken to over HTTP, once on SQLite and
+//! once on PostgreSQL (a fresh schema per test, dropped afterwards). One test binary, so linking
+//! happens once.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod create_or_update;
+mod server;
