@@ -8,8 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use deskd_model::input::UserInput;
-use deskd_model::time;
-use deskd_store::upsert::{self, Upserted};
+use deskd_store::upsert::{UpsertItem, Upserted};
 use deskd_store::users;
 use serde_json::json;
 
@@ -39,15 +38,8 @@ async fn create_or_update(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let input = Arc::new(UserInput::from_json(require_object(&body, "user")?)?);
-    let actor = caller.actor();
-    let now = time::now();
-    let outcome = app
-        .store
-        .write(move |conn| {
-            let input = input.clone();
-            Box::pin(async move { upsert::create_or_update(conn, &input, actor, now).await })
-        })
-        .await??;
+    let item = UpsertItem { input, actor: caller.actor() };
+    let outcome = app.store.create_or_update(item).await??;
     let (status, user) = match outcome {
         Upserted::Created(u) => (StatusCode::CREATED, u),
         Upserted::Updated(u) => (StatusCode::OK, u),

@@ -3,6 +3,7 @@
 //! transaction: on SQLite all units share one writer connection and are committed in groups; on
 //! PostgreSQL each runs in its own transaction and is retried when it loses a uniqueness race.
 
+mod batcher;
 mod connect;
 mod error;
 mod migrate;
@@ -28,6 +29,7 @@ pub struct Store {
     backend: Backend,
     pool: AnyPool,
     writer: writer::Writer,
+    batcher: Option<batcher::Batcher>,
 }
 
 impl Store {
@@ -36,7 +38,8 @@ impl Store {
         let (backend, pool, writer_conn) = connect::connect(opts).await?;
         migrate::run(backend, &pool).await?;
         let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
-        Ok(Store { backend, pool, writer })
+        let batcher = (backend == Backend::Sqlite).then(|| batcher::Batcher::new(writer.clone()));
+        Ok(Store { backend, pool, writer, batcher })
     }
 
     pub fn backend(&self) -> Backend {
@@ -59,6 +62,25 @@ impl Store {
         self.writer.run(work).await
     }
 
+    /// create_or_update of one user, in its own transaction (PostgreSQL) or batched with the
+    /// requests waiting beside it (SQLite).
+    pub async fn create_or_update(&self, item: upsert::UpsertItem) -> Result<upsert::UpsertOutcome, StoreError> {
+        match &self.batcher {
+            Some(b) => b.submit(item).await,
+            None => {
+                let now = deskd_model::time::now();
+                let backend = self.backend;
+                let mut out = self
+                    .write(move |conn| {
+                        let items = [item.clone()];
+                        Box::pin(async move { upsert::create_or_update_batch(conn, backend, &items, now).await })
+                    })
+                    .await?;
+                out.pop().ok_or(StoreError::Corrupt("no outcome".into()))
+            }
+        }
+    }
+
     /// True once the database answers a trivial query.
     pub async fn healthy(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
@@ -66,6 +88,9 @@ impl Store {
 
     /// Stops the writer and closes every connection.
     pub async fn close(&self) {
+        if let Some(b) = &self.batcher {
+            b.close().await;
+        }
         self.writer.close().await;
         self.pool.close().await;
     }

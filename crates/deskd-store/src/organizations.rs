@@ -1,11 +1,13 @@
 //! Organizations, as far as users need them.
 
+use std::collections::{HashMap, HashSet};
+
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::text::normalize;
 use sqlx::AnyConnection;
 
 use crate::StoreError;
-use crate::rows::{self, b, first, int, json};
+use crate::rows::{self, all, b, first, int, json};
 
 pub async fn exists(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
     Ok(first(conn, sqlx::query("SELECT id FROM organizations WHERE id = $1").bind(id)).await?.is_some())
@@ -47,4 +49,38 @@ pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRecord) -> Result<
     )
     .await?;
     row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
+}
+
+/// Which of `ids` name an organization.
+pub async fn existing_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id FROM organizations WHERE id IN ({})", list.join(", "));
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in all(conn, q).await? {
+            out.insert(int(&r, "id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Organization ids by normalised name.
+pub async fn ids_by_names(conn: &mut AnyConnection, names_norm: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in names_norm.chunks(500) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id, name_norm FROM organizations WHERE name_norm IN ({})", list.join(", "));
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q.bind(n.clone());
+        }
+        for r in all(conn, q).await? {
+            out.insert(rows::text(&r, "name_norm")?, int(&r, "id")?);
+        }
+    }
+    Ok(out)
 }

@@ -1,14 +1,23 @@
-//! create_or_update inside one transaction: gather the facts, let the model decide, write the plan.
+//! create_or_update for a batch of users in one transaction: gather the facts for every item
+//! with a few set-based queries, let the model decide item by item (each item sees the ones
+//! before it, exactly as if they had run one after another), then write the outcome with a few
+//! multi-row statements. The single endpoint runs batches of the requests waiting at the same
+//! moment; bulk jobs run their items through the same path.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use deskd_model::Rejection;
+use deskd_model::identity::{IdentityKey, IdentityRecord};
 use deskd_model::input::UserInput;
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::role::Actor;
-use deskd_model::upsert::{self, Facts, Target};
+use deskd_model::text::normalize;
+use deskd_model::upsert::{self, Facts, NewIdentity, Plan, Target};
 use deskd_model::user::UserRecord;
 use sqlx::AnyConnection;
 
-use crate::{StoreError, organizations, users};
+use crate::{Backend, StoreError, organizations, users};
 
 /// The user as written, and whether it was created (201) or updated (200).
 #[derive(Clone, Debug)]
@@ -25,72 +34,215 @@ impl Upserted {
     }
 }
 
-/// Creates or updates the user `input` names. Must run inside a write transaction.
-pub async fn create_or_update(conn: &mut AnyConnection, input: &UserInput, actor: Actor, now: i64) -> Result<Result<Upserted, Rejection>, StoreError> {
-    let keys = upsert::identity_keys(input);
-    let identity_owners = users::identity_owners(conn, &keys).await?;
+/// One create_or_update request: what to write and who asks.
+#[derive(Clone, Debug)]
+pub struct UpsertItem {
+    pub input: Arc<UserInput>,
+    pub actor: Actor,
+}
+
+pub type UpsertOutcome = Result<Upserted, Rejection>;
+
+/// The state of the users a batch touches, as it would be after each item so far.
+#[derive(Default)]
+struct Working {
+    users: HashMap<i64, (UserRecord, Vec<IdentityRecord>)>,
+    owners: HashMap<IdentityKey, i64>,
+    external_ids: HashMap<String, i64>,
+    organizations: HashSet<i64>,
+    organizations_by_name: HashMap<String, i64>,
+    /// Batch-local ids are negative until the write assigns real ones.
+    next_temp: i64,
+    new_organizations: Vec<(i64, String)>,
+    new_users: Vec<i64>,
+    dirty_users: Vec<i64>,
+    new_identities: Vec<(i64, NewIdentity)>,
+    verify_primary: Vec<(i64, bool)>,
+}
+
+impl Working {
+    fn temp_id(&mut self) -> i64 {
+        self.next_temp -= 1;
+        self.next_temp
+    }
+}
+
+/// Runs `items` in order inside the caller's transaction and returns one outcome per item.
+pub async fn create_or_update_batch(conn: &mut AnyConnection, backend: Backend, items: &[UpsertItem], now: i64) -> Result<Vec<UpsertOutcome>, StoreError> {
+    let mut w = gather(conn, items).await?;
+    let mut outcomes: Vec<UpsertOutcome> = Vec::with_capacity(items.len());
+    for item in items {
+        outcomes.push(decide(&mut w, item, now));
+    }
+    write(conn, backend, &mut w, &mut outcomes, now).await?;
+    Ok(outcomes)
+}
+
+/// Loads, in a handful of queries, every fact any item of the batch could need.
+async fn gather(conn: &mut AnyConnection, items: &[UpsertItem]) -> Result<Working, StoreError> {
+    let mut keys: Vec<IdentityKey> = Vec::new();
+    let mut seen_keys = HashSet::new();
+    let mut external_ids: Vec<String> = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    let mut org_ids: Vec<i64> = Vec::new();
+    let mut org_names: Vec<String> = Vec::new();
+    for item in items {
+        let input = &item.input;
+        for k in upsert::identity_keys(input) {
+            if seen_keys.insert(k.clone()) {
+                keys.push(k);
+            }
+        }
+        if let Some(Some(ext)) = &input.external_id {
+            external_ids.push(normalize(ext));
+        }
+        ids.extend(input.id);
+        if let Some(Some(org)) = input.organization_id {
+            org_ids.push(org);
+        }
+        if let Some(name) = &input.organization_name {
+            org_names.push(normalize(name));
+        }
+    }
+    let mut w = Working::default();
+    w.owners = users::identity_owners(conn, &keys).await?.into_iter().collect();
+    w.external_ids = users::ids_by_external_ids(conn, &external_ids).await?;
+    ids.extend(w.owners.values().copied());
+    ids.extend(w.external_ids.values().copied());
+    for (user, identities) in users::load_many_with_identities(conn, &ids).await? {
+        w.users.insert(user.id, (user, identities));
+    }
+    w.organizations = organizations::existing_ids(conn, &org_ids).await?;
+    w.organizations_by_name = organizations::ids_by_names(conn, &org_names).await?;
+    Ok(w)
+}
+
+/// Decides one item against the working state and applies its plan there.
+fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
+    let input = &item.input;
+    let id_exists = input.id.map(|id| w.users.contains_key(&id));
     let external_id_owner = match &input.external_id {
-        Some(Some(ext)) => users::id_by_external_id(conn, ext).await?,
+        Some(Some(ext)) => w.external_ids.get(&normalize(ext)).copied(),
         _ => None,
     };
-    let mut existing = None;
-    if let Some(id) = input.id {
-        existing = users::load(conn, id).await?;
-    }
-    let email_owner = input.emails().find_map(|e| {
-        let key = deskd_model::identity::IdentityKey::new("email", e);
-        identity_owners.iter().find(|(k, _)| *k == key).map(|(_, uid)| *uid)
-    });
-    let target = upsert::resolve(input, input.id.map(|_| existing.is_some()), external_id_owner, email_owner);
-    let target_id = match target {
-        Target::UnknownId => return Ok(Err(Rejection::NotFound)),
+    let email_owner = input.emails().find_map(|e| w.owners.get(&IdentityKey::new("email", e)).copied());
+    let target = match upsert::resolve(input, id_exists, external_id_owner, email_owner) {
+        Target::UnknownId => return Err(Rejection::NotFound),
         Target::Id(id) | Target::ExternalId(id) | Target::Email(id) => Some(id),
         Target::New => None,
     };
-    if let Some(id) = target_id {
-        if existing.is_none() {
-            existing = users::load(conn, id).await?;
-        }
-    }
-    let existing = match existing {
-        Some(u) => {
-            let ids = users::identities(conn, u.id).await?;
-            Some((u, ids))
-        }
-        None => None,
+    let facts = Facts {
+        existing: target.and_then(|id| w.users.get(&id).cloned()),
+        identity_owners: upsert::identity_keys(input)
+            .into_iter()
+            .filter_map(|k| w.owners.get(&k).map(|owner| (k, *owner)))
+            .collect(),
+        external_id_owner,
+        organization_exists: match input.organization_id {
+            Some(Some(id)) => Some(w.organizations.contains(&id)),
+            _ => None,
+        },
+        organization_by_name: input.organization_name.as_ref().and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
     };
-    let organization_exists = match input.organization_id {
-        Some(Some(id)) => Some(organizations::exists(conn, id).await?),
-        _ => None,
-    };
-    let organization_by_name = match (&input.organization_name, input.organization_id) {
-        (Some(name), None) => organizations::id_by_name(conn, name).await?,
-        _ => None,
-    };
-    let facts = Facts { existing, identity_owners, external_id_owner, organization_exists, organization_by_name };
-    let plan = match upsert::plan(input, actor, &facts, now) {
-        Ok(p) => p,
-        Err(r) => return Ok(Err(r)),
-    };
-    write_plan(conn, plan, now).await.map(Ok)
+    let plan = upsert::plan(input, item.actor, &facts, now)?;
+    let existing_ext = facts.existing.as_ref().and_then(|(u, _)| u.external_id.as_deref().map(normalize));
+    Ok(apply(w, plan, facts.existing.map(|(_, ids)| ids), existing_ext, now))
 }
 
-async fn write_plan(conn: &mut AnyConnection, plan: upsert::Plan, now: i64) -> Result<Upserted, StoreError> {
+fn apply(w: &mut Working, plan: Plan, identities: Option<Vec<IdentityRecord>>, old_ext: Option<String>, now: i64) -> Upserted {
     let mut user = plan.user;
     if let Some(name) = &plan.create_organization {
-        let org_id = organizations::insert(conn, &OrganizationRecord::new(name.clone(), now)).await?;
-        user.organization_id = Some(org_id);
+        let org = w.temp_id();
+        w.organizations_by_name.insert(normalize(name), org);
+        w.new_organizations.push((org, name.clone()));
+        user.organization_id = Some(org);
     }
     if plan.created {
-        user.id = users::insert(conn, &user).await?;
-    } else if plan.changed {
-        users::update(conn, &user).await?;
+        user.id = w.temp_id();
+        w.new_users.push(user.id);
+    } else if plan.changed && user.id > 0 && !w.dirty_users.contains(&user.id) {
+        w.dirty_users.push(user.id);
     }
-    for ident in &plan.new_identities {
-        users::insert_identity(conn, user.id, ident, now).await?;
+    let mut identities = identities.unwrap_or_default();
+    for n in &plan.new_identities {
+        w.owners.insert(IdentityKey::new(&n.kind, &n.value), user.id);
+        identities.push(IdentityRecord {
+            id: 0,
+            user_id: user.id,
+            kind: n.kind.clone(),
+            value: n.value.clone(),
+            verified: n.verified,
+            primary: n.primary,
+            created_at: now,
+            updated_at: now,
+        });
+        w.new_identities.push((user.id, n.clone()));
     }
     if let Some(v) = plan.verify_primary {
-        users::set_primary_email_verified(conn, user.id, v, now).await?;
+        for i in identities.iter_mut().filter(|i| i.kind == "email" && i.primary) {
+            i.verified = v;
+        }
+        w.verify_primary.push((user.id, v));
     }
-    Ok(if plan.created { Upserted::Created(user) } else { Upserted::Updated(user) })
+    let new_ext = user.external_id.as_deref().map(normalize);
+    if new_ext != old_ext {
+        if let Some(old) = old_ext {
+            if w.external_ids.get(&old) == Some(&user.id) {
+                w.external_ids.remove(&old);
+            }
+        }
+        if let Some(new) = new_ext {
+            w.external_ids.insert(new, user.id);
+        }
+    }
+    w.users.insert(user.id, (user.clone(), identities));
+    if plan.created { Upserted::Created(user) } else { Upserted::Updated(user) }
+}
+
+/// Writes the working state: new organizations, new users, changed users, new identities.
+async fn write(conn: &mut AnyConnection, backend: Backend, w: &mut Working, outcomes: &mut [UpsertOutcome], now: i64) -> Result<(), StoreError> {
+    let mut real: HashMap<i64, i64> = HashMap::new();
+    for (temp, name) in &w.new_organizations {
+        let id = organizations::insert(conn, &OrganizationRecord::new(name.clone(), now)).await?;
+        real.insert(*temp, id);
+    }
+    let org_of = |real: &HashMap<i64, i64>, u: &mut UserRecord| {
+        if let Some(org) = u.organization_id.filter(|o| *o < 0) {
+            u.organization_id = real.get(&org).copied();
+        }
+    };
+    let user_ids = users::allocate_ids(conn, backend, w.new_users.len()).await?;
+    for (temp, id) in w.new_users.iter().zip(user_ids) {
+        real.insert(*temp, id);
+    }
+    let mut new_rows = Vec::with_capacity(w.new_users.len());
+    for temp in &w.new_users {
+        if let Some((u, _)) = w.users.get(temp) {
+            let mut u = u.clone();
+            u.id = real[temp];
+            org_of(&real, &mut u);
+            new_rows.push(u);
+        }
+    }
+    users::insert_many(conn, &new_rows).await?;
+    for id in &w.dirty_users {
+        if let Some((u, _)) = w.users.get(id) {
+            let mut u = u.clone();
+            org_of(&real, &mut u);
+            users::update(conn, &u).await?;
+        }
+    }
+    let fix = |id: i64| if id < 0 { real.get(&id).copied().unwrap_or(id) } else { id };
+    let identities: Vec<(i64, NewIdentity)> = w.new_identities.iter().map(|(uid, n)| (fix(*uid), n.clone())).collect();
+    users::insert_identities(conn, &identities, now).await?;
+    for (uid, v) in &w.verify_primary {
+        users::set_primary_email_verified(conn, fix(*uid), *v, now).await?;
+    }
+    for outcome in outcomes.iter_mut() {
+        if let Ok(Upserted::Created(u) | Upserted::Updated(u)) = outcome {
+            u.id = fix(u.id);
+            org_of(&real, u);
+        }
+    }
+    Ok(())
 }

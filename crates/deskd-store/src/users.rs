@@ -1,5 +1,7 @@
 //! Users and their identities.
 
+use std::collections::HashMap;
+
 use deskd_model::identity::{IdentityKey, IdentityRecord};
 use deskd_model::upsert::NewIdentity;
 use deskd_model::user::UserRecord;
@@ -94,26 +96,148 @@ pub async fn id_by_identity(conn: &mut AnyConnection, kind: &str, value: &str) -
 
 /// Who holds each of `keys`; keys nobody holds are left out.
 pub async fn identity_owners(conn: &mut AnyConnection, keys: &[IdentityKey]) -> Result<Vec<(IdentityKey, i64)>, StoreError> {
-    if keys.is_empty() {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(CHUNK / 2) {
+        let clauses: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(type = ${} AND value_norm = ${})", 2 * i + 1, 2 * i + 2)).collect();
+        let sql = format!("SELECT type, value_norm, user_id FROM identities WHERE {}", clauses.join(" OR "));
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(k.kind.clone()).bind(k.value_norm.clone());
+        }
+        for r in all(conn, q).await? {
+            out.push((IdentityKey { kind: rows::text(&r, "type")?, value_norm: rows::text(&r, "value_norm")? }, int(&r, "user_id")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Most values bound in one statement by the set-based queries below.
+const CHUNK: usize = 500;
+
+/// `$1, $2, ...` for `n` values starting after `offset`.
+fn params(offset: usize, n: usize) -> String {
+    (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The users holding each of the normalised `external_ids`.
+pub async fn ids_by_external_ids(conn: &mut AnyConnection, external_ids: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in external_ids.chunks(CHUNK) {
+        let sql = format!("SELECT id, external_id_norm FROM users WHERE external_id_norm IN ({})", params(0, chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q.bind(e.clone());
+        }
+        for r in all(conn, q).await? {
+            out.insert(rows::text(&r, "external_id_norm")?, int(&r, "id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Users by id, each with its identities; unknown ids are left out.
+pub async fn load_many_with_identities(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<(UserRecord, Vec<IdentityRecord>)>, StoreError> {
+    let mut unique: Vec<i64> = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut out = Vec::new();
+    for chunk in unique.chunks(CHUNK) {
+        let list = params(0, chunk.len());
+        let sql = format!("SELECT {} FROM users WHERE id IN ({list})", rows::USER_COLUMNS);
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let found: Vec<UserRecord> = all(conn, q).await?.iter().map(rows::user).collect::<Result<_, _>>()?;
+        if found.is_empty() {
+            continue;
+        }
+        let sql = format!("SELECT {} FROM identities WHERE user_id IN ({list}) ORDER BY is_primary DESC, id", rows::IDENTITY_COLUMNS);
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let mut by_user: HashMap<i64, Vec<IdentityRecord>> = HashMap::new();
+        for r in all(conn, q).await? {
+            let i = rows::identity(&r)?;
+            by_user.entry(i.user_id).or_default().push(i);
+        }
+        for u in found {
+            let ids = by_user.remove(&u.id).unwrap_or_default();
+            out.push((u, ids));
+        }
+    }
+    Ok(out)
+}
+
+/// Reserves `n` new user ids in one statement. SQLite has a single writer, so bumping
+/// AUTOINCREMENT's counter is enough; PostgreSQL draws from the identity sequence.
+pub async fn allocate_ids(conn: &mut AnyConnection, backend: crate::Backend, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
         return Ok(Vec::new());
     }
-    let clauses: Vec<String> =
-        (0..keys.len()).map(|i| format!("(type = ${} AND value_norm = ${})", 2 * i + 1, 2 * i + 2)).collect();
-    let sql = format!("SELECT type, value_norm, user_id FROM identities WHERE {}", clauses.join(" OR "));
-    let mut q = sqlx::query(&sql);
-    for k in keys {
-        q = q.bind(k.kind.clone()).bind(k.value_norm.clone());
+    let count = i64::try_from(n).map_err(|_| StoreError::Corrupt("too many ids".into()))?;
+    match backend {
+        crate::Backend::Sqlite => {
+            let row = first(conn, sqlx::query("UPDATE sqlite_sequence SET seq = seq + $1 WHERE name = 'users' RETURNING seq").bind(count))
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("no users sequence".into()))?;
+            let last = int(&row, "seq")?;
+            Ok((last - count + 1..=last).collect())
+        }
+        crate::Backend::Postgres => {
+            let rows = all(
+                conn,
+                sqlx::query("SELECT nextval(pg_get_serial_sequence('users', 'id')) AS id FROM generate_series(1, $1)").bind(count),
+            )
+            .await?;
+            let mut ids: Vec<i64> = rows.iter().map(|r| int(r, "id")).collect::<Result<_, _>>()?;
+            ids.sort_unstable();
+            Ok(ids)
+        }
     }
-    all(conn, q)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                IdentityKey { kind: rows::text(r, "type")?, value_norm: rows::text(r, "value_norm")? },
-                int(r, "user_id")?,
-            ))
-        })
-        .collect()
+}
+
+/// Inserts users whose ids were allocated with [`allocate_ids`], many rows a statement.
+pub async fn insert_many(conn: &mut AnyConnection, list: &[UserRecord]) -> Result<(), StoreError> {
+    let per_row = WRITE_COLUMNS.len() + 1;
+    for chunk in list.chunks((CHUNK * 4) / per_row) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", params(i * per_row, per_row))).collect();
+        let sql = format!("INSERT INTO users (id, {}) VALUES {}", WRITE_COLUMNS.join(", "), values.join(", "));
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = bind_user(q.bind(u.id), u);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts identities, many rows a statement.
+pub async fn insert_identities(conn: &mut AnyConnection, list: &[(i64, NewIdentity)], now: i64) -> Result<(), StoreError> {
+    const PER_ROW: usize = 8;
+    for chunk in list.chunks((CHUNK * 4) / PER_ROW) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", params(i * PER_ROW, PER_ROW))).collect();
+        let sql = format!(
+            "INSERT INTO identities (user_id, type, value, value_norm, verified, is_primary, created_at, updated_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (user_id, n) in chunk {
+            q = q
+                .bind(*user_id)
+                .bind(n.kind.clone())
+                .bind(n.value.clone())
+                .bind(deskd_model::text::normalize(&n.value))
+                .bind(b(n.verified))
+                .bind(b(n.primary))
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// A user's identities, primary ones first, then oldest first.

@@ -1,0 +1,79 @@
+//! On SQLite, the create_or_update requests that arrive while the writer is busy are decided and
+//! written together as one batch (see `upsert`): one set of lookups and one multi-row insert for
+//! all of them instead of a dozen statements each. PostgreSQL runs each request in its own
+//! transaction, in parallel, so it needs no batcher.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::upsert::{UpsertItem, UpsertOutcome, create_or_update_batch};
+use crate::writer::Writer;
+use crate::{Backend, StoreError};
+
+type Reply = oneshot::Sender<Result<UpsertOutcome, StoreError>>;
+
+/// Most requests decided in one batch.
+const MAX_BATCH: usize = 256;
+
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    queue: Arc<Mutex<Option<mpsc::Sender<(UpsertItem, Reply)>>>>,
+}
+
+impl Batcher {
+    pub(crate) fn new(writer: Writer) -> Batcher {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(writer, rx));
+        Batcher { queue: Arc::new(Mutex::new(Some(tx))) }
+    }
+
+    pub(crate) async fn submit(&self, item: UpsertItem) -> Result<UpsertOutcome, StoreError> {
+        let sender = self.queue.lock().await.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender.send((item, reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn close(&self) {
+        self.queue.lock().await.take();
+    }
+}
+
+async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
+    let mut waiting: Vec<(UpsertItem, Reply)> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        waiting.push(first);
+        while waiting.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => waiting.push(next),
+                Err(_) => break,
+            }
+        }
+        let items: Arc<Vec<UpsertItem>> = Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
+        match run_batch(&writer, items).await {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in waiting.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            // A batch that failed as a whole is retried item by item, so one cannot sink the rest.
+            Err(_) => {
+                for (item, reply) in waiting.drain(..) {
+                    let result = run_batch(&writer, Arc::new(vec![item])).await.map(|mut v| v.remove(0));
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn run_batch(writer: &Writer, items: Arc<Vec<UpsertItem>>) -> Result<Vec<UpsertOutcome>, StoreError> {
+    let now = deskd_model::time::now();
+    writer
+        .run(move |conn| {
+            let items = items.clone();
+            Box::pin(async move { create_or_update_batch(conn, Backend::Sqlite, &items, now).await })
+        })
+        .await
+}
