@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use deskd_model::Role;
 use deskd_model::role::Actor;
-use deskd_store::credentials::{self, Principal};
+use deskd_store::credentials;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -38,8 +38,15 @@ impl Caller {
 
 /// SHA-256 of a secret, hex: how tokens are stored and looked up.
 pub fn digest(secret: &str) -> String {
-    let d = Sha256::digest(secret.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    digest_bytes(secret.as_bytes())
+}
+
+fn digest_bytes(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// A new random secret: 40 URL-safe characters (240 bits).
@@ -68,32 +75,37 @@ fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// Recently verified passwords: digest of `user_id:hash:password` → expiry.
+/// Recent successful logins, keyed by a digest of the Authorization header. An entry holds only
+/// while the store's credentials epoch is unchanged (any role change, suspension or revocation
+/// bumps it) and for at most a minute, so argon2 and the credential lookup do not run on every
+/// request while a revocation still takes effect at once.
 #[derive(Clone, Default)]
-pub struct PasswordCache {
-    inner: Arc<Mutex<HashMap<String, Instant>>>,
+pub struct LoginCache {
+    inner: Arc<Mutex<HashMap<String, (Caller, u64, Instant)>>>,
 }
 
-const PASSWORD_CACHE_TTL: Duration = Duration::from_secs(60);
+const LOGIN_CACHE_TTL: Duration = Duration::from_secs(60);
+const LOGIN_CACHE_MAX: usize = 100_000;
 
-impl PasswordCache {
-    fn key(p: &Principal, hash: &str, password: &str) -> String {
-        digest(&format!("{}:{hash}:{password}", p.user_id))
-    }
-
-    fn hit(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, exp| *exp > now);
-        map.contains_key(key)
-    }
-
-    fn remember(&self, key: String) {
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            map.clear();
+impl LoginCache {
+    fn get(&self, key: &str, epoch: u64) -> Option<Caller> {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key) {
+            Some((caller, e, expires)) if *e == epoch && *expires > Instant::now() => Some(caller.clone()),
+            _ => None,
         }
-        map.insert(key, Instant::now() + PASSWORD_CACHE_TTL);
+    }
+
+    fn put(&self, key: String, caller: Caller, epoch: u64) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= LOGIN_CACHE_MAX {
+            let now = Instant::now();
+            map.retain(|_, (_, e, exp)| *e == epoch && *exp > now);
+            if map.len() >= LOGIN_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (caller, epoch, Instant::now() + LOGIN_CACHE_TTL));
     }
 }
 
@@ -134,6 +146,17 @@ fn parse_header(parts: &Parts) -> Result<Option<Credentials>, ApiError> {
 /// Authenticates the request; `Ok(None)` for an anonymous one.
 pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
     let Some(creds) = parse_header(parts)? else { return Ok(None) };
+    let epoch = app.store.credentials_epoch();
+    let key = parts.headers.get(header::AUTHORIZATION).map(|h| digest_bytes(h.as_bytes())).unwrap_or_default();
+    if let Some(caller) = app.logins.get(&key, epoch) {
+        return Ok(Some(caller));
+    }
+    let caller = verify(app, creds).await?;
+    app.logins.put(key, caller.clone(), epoch);
+    Ok(Some(caller))
+}
+
+async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> {
     let mut conn = app.store.reader().await?;
     let caller = match creds {
         Credentials::Token { email, token } => {
@@ -152,15 +175,11 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
                 return Err(ApiError::Unauthorized);
             };
             let Some(hash) = p.password_hash.clone() else { return Err(ApiError::Unauthorized) };
-            let key = PasswordCache::key(&p, &hash, &password);
-            if !app.passwords.hit(&key) {
-                let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                    .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
-                if !ok {
-                    return Err(ApiError::Unauthorized);
-                }
-                app.passwords.remember(key);
+            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if !ok {
+                return Err(ApiError::Unauthorized);
             }
             Caller { user_id: p.user_id, role: p.role, can_write: true }
         }
@@ -173,7 +192,7 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
             _ => return Err(ApiError::InvalidToken),
         },
     };
-    Ok(Some(caller))
+    Ok(caller)
 }
 
 /// Any authenticated user; anonymous requests are 401.

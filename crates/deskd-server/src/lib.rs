@@ -40,13 +40,13 @@ pub struct Config {
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
-    pub passwords: auth::PasswordCache,
+    pub logins: auth::LoginCache,
     pub local_addr: SocketAddr,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, local_addr: SocketAddr) -> Self {
-        AppState { store, config: Arc::new(config), passwords: auth::PasswordCache::default(), local_addr }
+        AppState { store, config: Arc::new(config), logins: auth::LoginCache::default(), local_addr }
     }
 }
 

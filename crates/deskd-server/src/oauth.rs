@@ -82,5 +82,6 @@ async fn revoke(State(app): State<AppState>, Admin(_): Admin, Path(id): Path<Str
     if !deleted {
         return Err(ApiError::NotFound);
     }
+    app.store.credentials_changed();
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(axum::body::Body::empty()).unwrap_or_default())
 }

@@ -4,10 +4,11 @@
 //! transaction, in parallel, so it needs no batcher.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::upsert::{UpsertItem, UpsertOutcome, create_or_update_batch};
+use crate::upsert::{Batch, UpsertItem, UpsertOutcome, create_or_update_batch};
 use crate::writer::Writer;
 use crate::{Backend, StoreError};
 
@@ -22,9 +23,9 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(writer: Writer) -> Batcher {
+    pub(crate) fn new(writer: Writer, epoch: Arc<AtomicU64>) -> Batcher {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(writer, rx));
+        tokio::spawn(run(writer, rx, epoch));
         Batcher { queue: Arc::new(Mutex::new(Some(tx))) }
     }
 
@@ -40,7 +41,7 @@ impl Batcher {
     }
 }
 
-async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
+async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch: Arc<AtomicU64>) {
     let mut waiting: Vec<(UpsertItem, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         waiting.push(first);
@@ -52,15 +53,23 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
         }
         let items: Arc<Vec<UpsertItem>> = Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
         match run_batch(&writer, items).await {
-            Ok(outcomes) => {
-                for ((_, reply), outcome) in waiting.drain(..).zip(outcomes) {
+            Ok(batch) => {
+                if batch.credentials_changed {
+                    epoch.fetch_add(1, Ordering::SeqCst);
+                }
+                for ((_, reply), outcome) in waiting.drain(..).zip(batch.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
             // A batch that failed as a whole is retried item by item, so one cannot sink the rest.
             Err(_) => {
                 for (item, reply) in waiting.drain(..) {
-                    let result = run_batch(&writer, Arc::new(vec![item])).await.map(|mut v| v.remove(0));
+                    let result = run_batch(&writer, Arc::new(vec![item])).await.and_then(|mut b| {
+                        if b.credentials_changed {
+                            epoch.fetch_add(1, Ordering::SeqCst);
+                        }
+                        b.outcomes.pop().ok_or(StoreError::Corrupt("no outcome".into()))
+                    });
                     let _ = reply.send(result);
                 }
             }
@@ -68,7 +77,7 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
     }
 }
 
-async fn run_batch(writer: &Writer, items: Arc<Vec<UpsertItem>>) -> Result<Vec<UpsertOutcome>, StoreError> {
+async fn run_batch(writer: &Writer, items: Arc<Vec<UpsertItem>>) -> Result<Batch, StoreError> {
     let now = deskd_model::time::now();
     writer
         .run(move |conn| {

@@ -21,6 +21,9 @@ pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;
 pub use writer::BoxFut;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::AnyPool;
 
 /// The database deskd runs on.
@@ -30,6 +33,9 @@ pub struct Store {
     pool: AnyPool,
     writer: writer::Writer,
     batcher: Option<batcher::Batcher>,
+    /// Bumped whenever a write may take access away from someone (a role change, a suspension,
+    /// a revoked token); authentication caches are valid only for the epoch they were filled in.
+    credentials_epoch: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -38,8 +44,9 @@ impl Store {
         let (backend, pool, writer_conn) = connect::connect(opts).await?;
         migrate::run(backend, &pool).await?;
         let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
-        let batcher = (backend == Backend::Sqlite).then(|| batcher::Batcher::new(writer.clone()));
-        Ok(Store { backend, pool, writer, batcher })
+        let credentials_epoch = Arc::new(AtomicU64::new(0));
+        let batcher = (backend == Backend::Sqlite).then(|| batcher::Batcher::new(writer.clone(), credentials_epoch.clone()));
+        Ok(Store { backend, pool, writer, batcher, credentials_epoch })
     }
 
     pub fn backend(&self) -> Backend {
@@ -70,15 +77,28 @@ impl Store {
             None => {
                 let now = deskd_model::time::now();
                 let backend = self.backend;
-                let mut out = self
+                let mut batch = self
                     .write(move |conn| {
                         let items = [item.clone()];
                         Box::pin(async move { upsert::create_or_update_batch(conn, backend, &items, now).await })
                     })
                     .await?;
-                out.pop().ok_or(StoreError::Corrupt("no outcome".into()))
+                if batch.credentials_changed {
+                    self.credentials_changed();
+                }
+                batch.outcomes.pop().ok_or(StoreError::Corrupt("no outcome".into()))
             }
         }
+    }
+
+    /// The current credentials epoch (see the field).
+    pub fn credentials_epoch(&self) -> u64 {
+        self.credentials_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Invalidates every cached login; call after a write that may take access away.
+    pub fn credentials_changed(&self) {
+        self.credentials_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// True once the database answers a trivial query.

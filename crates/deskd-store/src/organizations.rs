@@ -54,7 +54,7 @@ pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRecord) -> Result<
 /// Which of `ids` name an organization.
 pub async fn existing_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
     let mut out = HashSet::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(250) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!("SELECT id FROM organizations WHERE id IN ({})", list.join(", "));
         let mut q = sqlx::query(&sql);
@@ -71,7 +71,7 @@ pub async fn existing_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashS
 /// Organization ids by normalised name.
 pub async fn ids_by_names(conn: &mut AnyConnection, names_norm: &[String]) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::new();
-    for chunk in names_norm.chunks(500) {
+    for chunk in names_norm.chunks(250) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!("SELECT id, name_norm FROM organizations WHERE name_norm IN ({})", list.join(", "));
         let mut q = sqlx::query(&sql);

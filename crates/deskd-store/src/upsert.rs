@@ -58,6 +58,8 @@ struct Working {
     dirty_users: Vec<i64>,
     new_identities: Vec<(i64, NewIdentity)>,
     verify_primary: Vec<(i64, bool)>,
+    /// An existing user's role, suspension or activity changed: cached logins must be re-checked.
+    credentials_changed: bool,
 }
 
 impl Working {
@@ -67,15 +69,22 @@ impl Working {
     }
 }
 
+/// What a batch did: one outcome per item, in order.
+#[derive(Debug)]
+pub struct Batch {
+    pub outcomes: Vec<UpsertOutcome>,
+    pub credentials_changed: bool,
+}
+
 /// Runs `items` in order inside the caller's transaction and returns one outcome per item.
-pub async fn create_or_update_batch(conn: &mut AnyConnection, backend: Backend, items: &[UpsertItem], now: i64) -> Result<Vec<UpsertOutcome>, StoreError> {
+pub async fn create_or_update_batch(conn: &mut AnyConnection, backend: Backend, items: &[UpsertItem], now: i64) -> Result<Batch, StoreError> {
     let mut w = gather(conn, items).await?;
     let mut outcomes: Vec<UpsertOutcome> = Vec::with_capacity(items.len());
     for item in items {
         outcomes.push(decide(&mut w, item, now));
     }
     write(conn, backend, &mut w, &mut outcomes, now).await?;
-    Ok(outcomes)
+    Ok(Batch { outcomes, credentials_changed: w.credentials_changed })
 }
 
 /// Loads, in a handful of queries, every fact any item of the batch could need.
@@ -145,12 +154,18 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
         organization_by_name: input.organization_name.as_ref().and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
     };
     let plan = upsert::plan(input, item.actor, &facts, now)?;
-    let existing_ext = facts.existing.as_ref().and_then(|(u, _)| u.external_id.as_deref().map(normalize));
-    Ok(apply(w, plan, facts.existing.map(|(_, ids)| ids), existing_ext, now))
+    Ok(apply(w, plan, facts.existing, now))
 }
 
-fn apply(w: &mut Working, plan: Plan, identities: Option<Vec<IdentityRecord>>, old_ext: Option<String>, now: i64) -> Upserted {
+fn apply(w: &mut Working, plan: Plan, existing: Option<(UserRecord, Vec<IdentityRecord>)>, now: i64) -> Upserted {
     let mut user = plan.user;
+    let old_ext = existing.as_ref().and_then(|(u, _)| u.external_id.as_deref().map(normalize));
+    if let Some((old, _)) = &existing {
+        if old.role != user.role || old.suspended != user.suspended || old.active != user.active {
+            w.credentials_changed = true;
+        }
+    }
+    let identities = existing.map(|(_, ids)| ids);
     if let Some(name) = &plan.create_organization {
         let org = w.temp_id();
         w.organizations_by_name.insert(normalize(name), org);

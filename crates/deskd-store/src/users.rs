@@ -112,8 +112,9 @@ pub async fn identity_owners(conn: &mut AnyConnection, keys: &[IdentityKey]) -> 
     Ok(out)
 }
 
-/// Most values bound in one statement by the set-based queries below.
-const CHUNK: usize = 500;
+/// Most values bound in one statement by the set-based queries below. SQLite looks bind
+/// parameters up by a linear scan, so binding costs grow with the square of this number.
+const CHUNK: usize = 150;
 
 /// `$1, $2, ...` for `n` values starting after `offset`.
 fn params(offset: usize, n: usize) -> String {
@@ -202,7 +203,7 @@ pub async fn allocate_ids(conn: &mut AnyConnection, backend: crate::Backend, n: 
 /// Inserts users whose ids were allocated with [`allocate_ids`], many rows a statement.
 pub async fn insert_many(conn: &mut AnyConnection, list: &[UserRecord]) -> Result<(), StoreError> {
     let per_row = WRITE_COLUMNS.len() + 1;
-    for chunk in list.chunks((CHUNK * 4) / per_row) {
+    for chunk in list.chunks((CHUNK / per_row).max(1)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", params(i * per_row, per_row))).collect();
         let sql = format!("INSERT INTO users (id, {}) VALUES {}", WRITE_COLUMNS.join(", "), values.join(", "));
         let mut q = sqlx::query(&sql);
@@ -217,7 +218,7 @@ pub async fn insert_many(conn: &mut AnyConnection, list: &[UserRecord]) -> Resul
 /// Inserts identities, many rows a statement.
 pub async fn insert_identities(conn: &mut AnyConnection, list: &[(i64, NewIdentity)], now: i64) -> Result<(), StoreError> {
     const PER_ROW: usize = 8;
-    for chunk in list.chunks((CHUNK * 4) / PER_ROW) {
+    for chunk in list.chunks(CHUNK / PER_ROW) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", params(i * PER_ROW, PER_ROW))).collect();
         let sql = format!(
             "INSERT INTO identities (user_id, type, value, value_norm, verified, is_primary, created_at, updated_at) VALUES {}",
