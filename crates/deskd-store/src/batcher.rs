@@ -1,7 +1,8 @@
-//! On SQLite, the create_or_update requests that arrive while the writer is busy are decided and
-//! written together as one batch (see `upsert`): one set of lookups and one multi-row insert for
-//! all of them instead of a dozen statements each. PostgreSQL runs each request in its own
-//! transaction, in parallel, so it needs no batcher.
+//! The create_or_update requests that arrive while the previous batch is being written are
+//! decided and written together as one batch (see `upsert`): one set of lookups, a few multi-row
+//! inserts and one commit for all of them instead of a dozen statements and a commit each.
+//! On PostgreSQL a batch that loses a uniqueness race to another replica is re-run whole, and a
+//! batch that fails is re-run item by item.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +11,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::upsert::{Batch, UpsertItem, UpsertOutcome, create_or_update_batch};
 use crate::writer::Writer;
-use crate::{Backend, StoreError};
+use crate::StoreError;
 
 type Reply = oneshot::Sender<Result<UpsertOutcome, StoreError>>;
 
@@ -78,11 +79,12 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch:
 }
 
 async fn run_batch(writer: &Writer, items: Arc<Vec<UpsertItem>>) -> Result<Batch, StoreError> {
+    let backend = writer.backend();
     let now = deskd_model::time::now();
     writer
         .run(move |conn| {
             let items = items.clone();
-            Box::pin(async move { create_or_update_batch(conn, Backend::Sqlite, &items, now).await })
+            Box::pin(async move { create_or_update_batch(conn, backend, &items, now).await })
         })
         .await
 }

@@ -32,7 +32,7 @@ pub struct Store {
     backend: Backend,
     pool: AnyPool,
     writer: writer::Writer,
-    batcher: Option<batcher::Batcher>,
+    batcher: batcher::Batcher,
     /// Bumped whenever a write may take access away from someone (a role change, a suspension,
     /// a revoked token); authentication caches are valid only for the epoch they were filled in.
     credentials_epoch: Arc<AtomicU64>,
@@ -45,7 +45,7 @@ impl Store {
         migrate::run(backend, &pool).await?;
         let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
         let credentials_epoch = Arc::new(AtomicU64::new(0));
-        let batcher = (backend == Backend::Sqlite).then(|| batcher::Batcher::new(writer.clone(), credentials_epoch.clone()));
+        let batcher = batcher::Batcher::new(writer.clone(), credentials_epoch.clone());
         Ok(Store { backend, pool, writer, batcher, credentials_epoch })
     }
 
@@ -69,26 +69,10 @@ impl Store {
         self.writer.run(work).await
     }
 
-    /// create_or_update of one user, in its own transaction (PostgreSQL) or batched with the
-    /// requests waiting beside it (SQLite).
+    /// create_or_update of one user, decided and written together with the requests waiting
+    /// beside it.
     pub async fn create_or_update(&self, item: upsert::UpsertItem) -> Result<upsert::UpsertOutcome, StoreError> {
-        match &self.batcher {
-            Some(b) => b.submit(item).await,
-            None => {
-                let now = deskd_model::time::now();
-                let backend = self.backend;
-                let mut batch = self
-                    .write(move |conn| {
-                        let items = [item.clone()];
-                        Box::pin(async move { upsert::create_or_update_batch(conn, backend, &items, now).await })
-                    })
-                    .await?;
-                if batch.credentials_changed {
-                    self.credentials_changed();
-                }
-                batch.outcomes.pop().ok_or(StoreError::Corrupt("no outcome".into()))
-            }
-        }
+        self.batcher.submit(item).await
     }
 
     /// The current credentials epoch (see the field).
@@ -108,9 +92,7 @@ impl Store {
 
     /// Stops the writer and closes every connection.
     pub async fn close(&self) {
-        if let Some(b) = &self.batcher {
-            b.close().await;
-        }
+        self.batcher.close().await;
         self.writer.close().await;
         self.pool.close().await;
     }

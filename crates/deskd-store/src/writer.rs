@@ -57,6 +57,10 @@ impl Writer {
         Writer { backend, pool, queue: Arc::new(Mutex::new(queue)), done: Arc::new(Mutex::new(handle)) }
     }
 
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub(crate) async fn run<T, F>(&self, mut work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
