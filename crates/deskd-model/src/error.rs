@@ -27,7 +27,13 @@ impl ValidationErrors {
     /// `<Field>: <message>` with Zendesk's humanised prefix.
     pub fn add(&mut self, field: &str, message: &str, code: Option<&'static str>) {
         let description = format!("{}: {}", crate::text::humanize(field), message);
-        self.fields.push((field.to_owned(), FieldError { description, error: code }));
+        self.fields.push((
+            field.to_owned(),
+            FieldError {
+                description,
+                error: code,
+            },
+        ));
     }
 
     pub fn single(field: &str, message: &str, code: Option<&'static str>) -> Self {
@@ -48,7 +54,9 @@ impl ValidationErrors {
     pub fn details(&self) -> Value {
         let mut map = Map::new();
         for (field, err) in &self.fields {
-            let entry = map.entry(field.clone()).or_insert_with(|| Value::Array(Vec::new()));
+            let entry = map
+                .entry(field.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(list) = entry {
                 list.push(serde_json::to_value(err).unwrap_or(Value::Null));
             }
@@ -58,12 +66,19 @@ impl ValidationErrors {
 
     /// The code a bulk result item carries for this failure.
     pub fn code(&self) -> &'static str {
-        self.fields.first().and_then(|(_, e)| e.error).unwrap_or("InvalidValue")
+        self.fields
+            .first()
+            .and_then(|(_, e)| e.error)
+            .unwrap_or("InvalidValue")
     }
 
     /// A one-line human sentence for a bulk result item.
     pub fn sentence(&self) -> String {
-        self.fields.iter().map(|(_, e)| e.description.as_str()).collect::<Vec<_>>().join(" ")
+        self.fields
+            .iter()
+            .map(|(_, e)| e.description.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

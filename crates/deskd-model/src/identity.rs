@@ -32,7 +32,10 @@ pub struct IdentityKey {
 
 impl IdentityKey {
     pub fn new(kind: &str, value: &str) -> Self {
-        IdentityKey { kind: kind.to_owned(), value_norm: normalize(value) }
+        IdentityKey {
+            kind: kind.to_owned(),
+            value_norm: normalize(value),
+        }
     }
 }
 

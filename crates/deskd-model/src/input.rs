@@ -64,7 +64,10 @@ impl UserInput {
     /// Reads a `user` object. `id_is_lookup` is true for create_or_update, where a present `id`
     /// names the user to update; on `POST /users` a blank id is ignored.
     pub fn from_json(obj: &Map<String, Value>) -> Result<UserInput, ValidationErrors> {
-        let mut r = Reader { obj, errors: ValidationErrors::default() };
+        let mut r = Reader {
+            obj,
+            errors: ValidationErrors::default(),
+        };
         let mut input = UserInput {
             id: r.id(),
             name: r.text("name", MAX_SHORT).flatten(),
@@ -102,15 +105,21 @@ impl UserInput {
                 input.external_id = Some(None);
             }
         }
-        if r.errors.is_empty() { Ok(input) } else { Err(r.errors) }
+        if r.errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(r.errors)
+        }
     }
 
     /// Every email this input would attach to the user: `email` first, then email identities.
     pub fn emails(&self) -> impl Iterator<Item = &str> {
-        self.email
-            .as_deref()
-            .into_iter()
-            .chain(self.identities.iter().filter(|i| i.kind == "email").map(|i| i.value.as_str()))
+        self.email.as_deref().into_iter().chain(
+            self.identities
+                .iter()
+                .filter(|i| i.kind == "email")
+                .map(|i| i.value.as_str()),
+        )
     }
 }
 
@@ -154,7 +163,8 @@ impl Reader<'_> {
         match parse_int(v) {
             Ok(v) => Some(v),
             Err(()) => {
-                self.errors.add(field, "is not a number", Some("InvalidValue"));
+                self.errors
+                    .add(field, "is not a number", Some("InvalidValue"));
                 None
             }
         }
@@ -187,7 +197,8 @@ impl Reader<'_> {
         match self.int("id") {
             Some(Some(id)) if id > 0 => Some(id),
             Some(Some(_)) => {
-                self.errors.add("id", "is not a number", Some("InvalidValue"));
+                self.errors
+                    .add("id", "is not a number", Some("InvalidValue"));
                 None
             }
             _ => None,
@@ -202,7 +213,8 @@ impl Reader<'_> {
         match Role::parse(&s) {
             Some(r) => Some(r),
             None => {
-                self.errors.add("role", "is not included in the list", Some("InvalidValue"));
+                self.errors
+                    .add("role", "is not included in the list", Some("InvalidValue"));
                 None
             }
         }
@@ -214,7 +226,11 @@ impl Reader<'_> {
             return None;
         }
         if !is_valid_email(&s) {
-            self.errors.add("email", &format!("{} is not properly formatted", s.trim()), None);
+            self.errors.add(
+                "email",
+                &format!("{} is not properly formatted", s.trim()),
+                None,
+            );
             return None;
         }
         Some(s.trim().to_owned())
@@ -243,7 +259,9 @@ impl Reader<'_> {
 
     fn identities(&mut self) -> Vec<IdentityInput> {
         let mut out = Vec::new();
-        let Some(v) = self.obj.get("identities") else { return out };
+        let Some(v) = self.obj.get("identities") else {
+            return out;
+        };
         let list = match v {
             Value::Null => return out,
             Value::Array(list) => list,
@@ -260,31 +278,44 @@ impl Reader<'_> {
             let kind = match o.get("type") {
                 Some(Value::String(t)) => t.trim().to_owned(),
                 _ => {
-                    self.errors.add("identities", "type is invalid", Some("InvalidValue"));
+                    self.errors
+                        .add("identities", "type is invalid", Some("InvalidValue"));
                     continue;
                 }
             };
             if !is_known_type(&kind) {
-                self.errors.add("identities", &format!("type {kind} is invalid"), Some("InvalidValue"));
+                self.errors.add(
+                    "identities",
+                    &format!("type {kind} is invalid"),
+                    Some("InvalidValue"),
+                );
                 continue;
             }
             let value = match o.get("value") {
-                Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_SHORT => {
+                Some(Value::String(s))
+                    if !s.trim().is_empty() && s.chars().count() <= MAX_SHORT =>
+                {
                     s.trim().to_owned()
                 }
                 Some(Value::Number(n)) => n.to_string(),
                 _ => {
-                    self.errors.add("identities", "value is invalid", Some("InvalidValue"));
+                    self.errors
+                        .add("identities", "value is invalid", Some("InvalidValue"));
                     continue;
                 }
             };
             if kind == "email" && !is_valid_email(&value) {
-                self.errors.add("email", &format!("{value} is not properly formatted"), None);
+                self.errors
+                    .add("email", &format!("{value} is not properly formatted"), None);
                 continue;
             }
             let verified = matches!(o.get("verified"), Some(Value::Bool(true)))
                 || matches!(o.get("verified"), Some(Value::String(s)) if s == "true");
-            out.push(IdentityInput { kind, value, verified });
+            out.push(IdentityInput {
+                kind,
+                value,
+                verified,
+            });
         }
         out
     }
@@ -377,7 +408,10 @@ mod tests {
 
     #[test]
     fn chilkat_strings_are_accepted() {
-        let u = read(json!({"name": "A", "organization_id": "12", "custom_role_id": "", "verified": "true"})).unwrap();
+        let u = read(
+            json!({"name": "A", "organization_id": "12", "custom_role_id": "", "verified": "true"}),
+        )
+        .unwrap();
         assert_eq!(u.organization_id, Some(Some(12)));
         assert_eq!(u.custom_role_id, Some(None));
         assert_eq!(u.verified, Some(true));
@@ -385,15 +419,22 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let e = read(json!({"name": "A", "organization_id": "abc", "role": "boss", "email": "nope"})).unwrap_err();
+        let e =
+            read(json!({"name": "A", "organization_id": "abc", "role": "boss", "email": "nope"}))
+                .unwrap_err();
         let fields: Vec<&str> = e.fields.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(fields, ["role", "organization_id", "email"]);
-        assert_eq!(e.fields[2].1.description, "Email: nope is not properly formatted");
+        assert_eq!(
+            e.fields[2].1.description,
+            "Email: nope is not properly formatted"
+        );
     }
 
     #[test]
     fn unknown_and_read_only_keys_are_ignored() {
-        let u = read(json!({"name": "A", "url": 5, "active": "x", "role_type": {}, "whatever": []})).unwrap();
+        let u =
+            read(json!({"name": "A", "url": 5, "active": "x", "role_type": {}, "whatever": []}))
+                .unwrap();
         assert_eq!(u.name.as_deref(), Some("A"));
     }
 
@@ -407,7 +448,16 @@ mod tests {
 
     #[test]
     fn tags_dedupe_and_split() {
-        assert_eq!(read(json!({"tags": "a b,a"})).unwrap().tags.unwrap(), ["a", "b"]);
-        assert_eq!(read(json!({"tags": ["x", " y ", "x", ""]})).unwrap().tags.unwrap(), ["x", "y"]);
+        assert_eq!(
+            read(json!({"tags": "a b,a"})).unwrap().tags.unwrap(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            read(json!({"tags": ["x", " y ", "x", ""]}))
+                .unwrap()
+                .tags
+                .unwrap(),
+            ["x", "y"]
+        );
     }
 }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod identity;
 pub mod input;
+pub mod job;
 pub mod organization;
 pub mod role;
 pub mod text;

@@ -33,9 +33,18 @@ pub enum Target {
 
 /// Picks the target from what the store found. `by_external_id` is the user owning the input's
 /// external_id; `email_owner` the owner of the first email of the input that has one.
-pub fn resolve(input: &UserInput, id_exists: Option<bool>, by_external_id: Option<i64>, email_owner: Option<i64>) -> Target {
+pub fn resolve(
+    input: &UserInput,
+    id_exists: Option<bool>,
+    by_external_id: Option<i64>,
+    email_owner: Option<i64>,
+) -> Target {
     if let Some(id) = input.id {
-        return if id_exists == Some(true) { Target::Id(id) } else { Target::UnknownId };
+        return if id_exists == Some(true) {
+            Target::Id(id)
+        } else {
+            Target::UnknownId
+        };
     }
     if let Some(uid) = by_external_id {
         return Target::ExternalId(uid);
@@ -53,7 +62,12 @@ pub fn identity_keys(input: &UserInput) -> Vec<IdentityKey> {
         .email
         .iter()
         .map(|e| IdentityKey::new("email", e))
-        .chain(input.identities.iter().map(|i| IdentityKey::new(&i.kind, &i.value)));
+        .chain(
+            input
+                .identities
+                .iter()
+                .map(|i| IdentityKey::new(&i.kind, &i.value)),
+        );
     for k in all {
         if !keys.contains(&k) {
             keys.push(k);
@@ -111,7 +125,9 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
         if Some(*owner) != target_id {
             let shown = shown_value(input, key);
             if key.kind == "email" {
-                errors.fields.extend(ValidationErrors::duplicate_email(&shown).fields);
+                errors
+                    .fields
+                    .extend(ValidationErrors::duplicate_email(&shown).fields);
             } else {
                 errors.add(
                     &key.kind,
@@ -123,7 +139,11 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
     }
     if let (Some(Some(ext)), Some(owner)) = (&input.external_id, facts.external_id_owner) {
         if Some(owner) != target_id {
-            errors.add("external_id", &format!("{} has already been taken", ext.trim()), Some("DuplicateValue"));
+            errors.add(
+                "external_id",
+                &format!("{} has already been taken", ext.trim()),
+                Some("DuplicateValue"),
+            );
         }
     }
     if let (Some(Some(_)), Some(false)) = (input.organization_id, facts.organization_exists) {
@@ -150,7 +170,11 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
 }
 
 /// Agents may create and change end users only, and may not hand out roles.
-fn authorize(input: &UserInput, actor: Actor, existing: Option<&UserRecord>) -> Result<(), Rejection> {
+fn authorize(
+    input: &UserInput,
+    actor: Actor,
+    existing: Option<&UserRecord>,
+) -> Result<(), Rejection> {
     match actor.role {
         Role::Admin => Ok(()),
         Role::EndUser => Err(Rejection::Forbidden),
@@ -175,7 +199,13 @@ fn shown_value(input: &UserInput, key: &IdentityKey) -> String {
         .iter()
         .filter(|_| key.kind == "email")
         .cloned()
-        .chain(input.identities.iter().filter(|i| i.kind == key.kind).map(|i| i.value.clone()))
+        .chain(
+            input
+                .identities
+                .iter()
+                .filter(|i| i.kind == key.kind)
+                .map(|i| i.value.clone()),
+        )
         .find(|v| normalize(v) == key.value_norm)
         .unwrap_or_else(|| key.value_norm.clone())
 }
@@ -189,8 +219,13 @@ fn effective_role(role: Option<Role>, custom_role_id: Option<i64>) -> Option<Rol
 
 fn plan_create(input: &UserInput, now: i64) -> Plan {
     let custom_role_id = input.custom_role_id.flatten();
-    let role = effective_role(Some(input.role.unwrap_or(Role::EndUser)), custom_role_id).unwrap_or(Role::EndUser);
-    let mut user = UserRecord::new(input.name.clone().unwrap_or_default().trim().to_owned(), role, now);
+    let role = effective_role(Some(input.role.unwrap_or(Role::EndUser)), custom_role_id)
+        .unwrap_or(Role::EndUser);
+    let mut user = UserRecord::new(
+        input.name.clone().unwrap_or_default().trim().to_owned(),
+        role,
+        now,
+    );
     user.custom_role_id = custom_role_id;
     apply_fields(input, &mut user, true);
     let verified = input.verified.unwrap_or(false);
@@ -201,18 +236,38 @@ fn plan_create(input: &UserInput, now: i64) -> Plan {
         .email
         .iter()
         .map(|e| ("email".to_owned(), e.clone(), verified))
-        .chain(input.identities.iter().map(|i| (i.kind.clone(), i.value.clone(), i.verified || verified)));
+        .chain(
+            input
+                .identities
+                .iter()
+                .map(|i| (i.kind.clone(), i.value.clone(), i.verified || verified)),
+        );
     for (kind, value, verified) in wanted {
         add_identity(&mut new_identities, &[], kind, value, verified);
     }
-    user.email = new_identities.iter().find(|i| i.kind == "email" && i.primary).map(|i| i.value.clone());
+    user.email = new_identities
+        .iter()
+        .find(|i| i.kind == "email" && i.primary)
+        .map(|i| i.value.clone());
     if new_identities.iter().any(|i| i.verified) {
         user.verified = true;
     }
-    Plan { user, created: true, new_identities, verify_primary: None, create_organization: None, changed: true }
+    Plan {
+        user,
+        created: true,
+        new_identities,
+        verify_primary: None,
+        create_organization: None,
+        changed: true,
+    }
 }
 
-fn plan_update(input: &UserInput, existing: &UserRecord, identities: &[IdentityRecord], now: i64) -> Plan {
+fn plan_update(
+    input: &UserInput,
+    existing: &UserRecord,
+    identities: &[IdentityRecord],
+    now: i64,
+) -> Plan {
     let mut user = existing.clone();
     if let Some(name) = &input.name {
         user.name = name.trim().to_owned();
@@ -240,16 +295,29 @@ fn plan_update(input: &UserInput, existing: &UserRecord, identities: &[IdentityR
         .email
         .iter()
         .map(|e| ("email".to_owned(), e.clone(), verified.unwrap_or(false)))
-        .chain(input.identities.iter().map(|i| (i.kind.clone(), i.value.clone(), i.verified)));
+        .chain(
+            input
+                .identities
+                .iter()
+                .map(|i| (i.kind.clone(), i.value.clone(), i.verified)),
+        );
     for (kind, value, verified) in wanted {
         add_identity(&mut new_identities, identities, kind, value, verified);
     }
     if user.email.is_none() {
-        user.email = new_identities.iter().find(|i| i.kind == "email" && i.primary).map(|i| i.value.clone());
+        user.email = new_identities
+            .iter()
+            .find(|i| i.kind == "email" && i.primary)
+            .map(|i| i.value.clone());
     }
     // `verified` alone speaks of the primary identity; with a new email, of that email.
     let verify_primary = match verified {
-        Some(v) if input.email.as_ref().is_none_or(|e| existing_has(identities, "email", e)) => {
+        Some(v)
+            if input
+                .email
+                .as_ref()
+                .is_none_or(|e| existing_has(identities, "email", e)) =>
+        {
             user.verified = v || identities.iter().any(|i| i.verified && !i.primary);
             Some(v)
         }
@@ -262,22 +330,47 @@ fn plan_update(input: &UserInput, existing: &UserRecord, identities: &[IdentityR
     if changed {
         user.updated_at = now.max(existing.updated_at);
     }
-    Plan { user, created: false, new_identities, verify_primary, create_organization: None, changed }
+    Plan {
+        user,
+        created: false,
+        new_identities,
+        verify_primary,
+        create_organization: None,
+        changed,
+    }
 }
 
 fn existing_has(identities: &[IdentityRecord], kind: &str, value: &str) -> bool {
     let norm = normalize(value);
-    identities.iter().any(|i| i.kind == kind && normalize(&i.value) == norm)
+    identities
+        .iter()
+        .any(|i| i.kind == kind && normalize(&i.value) == norm)
 }
 
 /// Queues an identity unless the user or the queue has it already; the first of a type is primary.
-fn add_identity(queue: &mut Vec<NewIdentity>, existing: &[IdentityRecord], kind: String, value: String, verified: bool) {
+fn add_identity(
+    queue: &mut Vec<NewIdentity>,
+    existing: &[IdentityRecord],
+    kind: String,
+    value: String,
+    verified: bool,
+) {
     let norm = normalize(&value);
-    if existing_has(existing, &kind, &value) || queue.iter().any(|q| q.kind == kind && normalize(&q.value) == norm) {
+    if existing_has(existing, &kind, &value)
+        || queue
+            .iter()
+            .any(|q| q.kind == kind && normalize(&q.value) == norm)
+    {
         return;
     }
-    let primary = !existing.iter().any(|i| i.kind == kind && i.primary) && !queue.iter().any(|q| q.kind == kind);
-    queue.push(NewIdentity { kind, value, verified, primary });
+    let primary = !existing.iter().any(|i| i.kind == kind && i.primary)
+        && !queue.iter().any(|q| q.kind == kind);
+    queue.push(NewIdentity {
+        kind,
+        value,
+        verified,
+        primary,
+    });
 }
 
 /// Copies the plain writable fields; `creating` decides how `null` reads.
@@ -391,7 +484,10 @@ fn apply_organization(input: &UserInput, facts: &Facts, plan: &mut Plan) {
 const LOCALES: &[(&str, i64)] = &[("en-US", 1)];
 
 fn locale_id_of(locale: &str) -> Option<i64> {
-    LOCALES.iter().find(|(l, _)| l.eq_ignore_ascii_case(locale)).map(|(_, id)| *id)
+    LOCALES
+        .iter()
+        .find(|(l, _)| l.eq_ignore_ascii_case(locale))
+        .map(|(_, id)| *id)
 }
 
 fn locale_of(id: i64) -> Option<&'static str> {

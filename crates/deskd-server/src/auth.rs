@@ -32,7 +32,10 @@ pub struct Caller {
 
 impl Caller {
     pub fn actor(&self) -> Actor {
-        Actor { user_id: self.user_id, role: self.role }
+        Actor {
+            user_id: self.user_id,
+            role: self.role,
+        }
     }
 }
 
@@ -43,10 +46,12 @@ pub fn digest(secret: &str) -> String {
 
 fn digest_bytes(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A new random secret: 40 URL-safe characters (240 bits).
@@ -54,7 +59,9 @@ pub fn new_secret() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..40).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..40)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn argon2() -> Argon2<'static> {
@@ -72,7 +79,11 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// Recent successful logins, keyed by a digest of the Authorization header. An entry holds only
@@ -91,7 +102,9 @@ impl LoginCache {
     fn get(&self, key: &str, epoch: u64) -> Option<Caller> {
         let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(key) {
-            Some((caller, e, expires)) if *e == epoch && *expires > Instant::now() => Some(caller.clone()),
+            Some((caller, e, expires)) if *e == epoch && *expires > Instant::now() => {
+                Some(caller.clone())
+            }
             _ => None,
         }
     }
@@ -117,7 +130,9 @@ enum Credentials {
 
 /// Reads the Authorization header. `Ok(None)` when there is none; a malformed one is a 401.
 fn parse_header(parts: &Parts) -> Result<Option<Credentials>, ApiError> {
-    let Some(raw) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(raw) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let raw = raw.to_str().map_err(|_| ApiError::Unauthorized)?.trim();
     let (scheme, rest) = raw.split_once(' ').ok_or(ApiError::Unauthorized)?;
     let rest = rest.trim();
@@ -130,24 +145,38 @@ fn parse_header(parts: &Parts) -> Result<Option<Credentials>, ApiError> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(ApiError::Unauthorized);
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ApiError::Unauthorized)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .map_err(|_| ApiError::Unauthorized)?;
     let decoded = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?;
     let (user, secret) = decoded.split_once(':').ok_or(ApiError::Unauthorized)?;
     if secret.is_empty() {
         return Err(ApiError::Unauthorized);
     }
     Ok(Some(match user.strip_suffix("/token") {
-        Some(email) if !email.is_empty() => Credentials::Token { email: email.to_owned(), token: secret.to_owned() },
+        Some(email) if !email.is_empty() => Credentials::Token {
+            email: email.to_owned(),
+            token: secret.to_owned(),
+        },
         _ if user.is_empty() => return Err(ApiError::Unauthorized),
-        _ => Credentials::Password { email: user.to_owned(), password: secret.to_owned() },
+        _ => Credentials::Password {
+            email: user.to_owned(),
+            password: secret.to_owned(),
+        },
     }))
 }
 
 /// Authenticates the request; `Ok(None)` for an anonymous one.
 pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
-    let Some(creds) = parse_header(parts)? else { return Ok(None) };
+    let Some(creds) = parse_header(parts)? else {
+        return Ok(None);
+    };
     let epoch = app.store.credentials_epoch();
-    let key = parts.headers.get(header::AUTHORIZATION).map(|h| digest_bytes(h.as_bytes())).unwrap_or_default();
+    let key = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|h| digest_bytes(h.as_bytes()))
+        .unwrap_or_default();
     if let Some(caller) = app.logins.get(&key, epoch) {
         return Ok(Some(caller));
     }
@@ -162,9 +191,11 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
         Credentials::Token { email, token } => {
             let p = credentials::principal_by_email(&mut conn, &email, &digest(&token)).await?;
             match p {
-                Some(p) if p.token_ok && p.active && !p.suspended => {
-                    Caller { user_id: p.user_id, role: p.role, can_write: true }
-                }
+                Some(p) if p.token_ok && p.active && !p.suspended => Caller {
+                    user_id: p.user_id,
+                    role: p.role,
+                    can_write: true,
+                },
                 _ => return Err(ApiError::Unauthorized),
             }
         }
@@ -174,23 +205,31 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
             let Some(p) = p.filter(|p| p.active && !p.suspended) else {
                 return Err(ApiError::Unauthorized);
             };
-            let Some(hash) = p.password_hash.clone() else { return Err(ApiError::Unauthorized) };
+            let Some(hash) = p.password_hash.clone() else {
+                return Err(ApiError::Unauthorized);
+            };
             let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             if !ok {
                 return Err(ApiError::Unauthorized);
             }
-            Caller { user_id: p.user_id, role: p.role, can_write: true }
-        }
-        Credentials::Bearer(token) => match credentials::principal_by_bearer(&mut conn, &digest(&token)).await? {
-            Some((p, scopes)) if p.active && !p.suspended => Caller {
+            Caller {
                 user_id: p.user_id,
                 role: p.role,
-                can_write: scopes.iter().any(|s| s == "write" || s == "users:write"),
-            },
-            _ => return Err(ApiError::InvalidToken),
-        },
+                can_write: true,
+            }
+        }
+        Credentials::Bearer(token) => {
+            match credentials::principal_by_bearer(&mut conn, &digest(&token)).await? {
+                Some((p, scopes)) if p.active && !p.suspended => Caller {
+                    user_id: p.user_id,
+                    role: p.role,
+                    can_write: scopes.iter().any(|s| s == "write" || s == "users:write"),
+                },
+                _ => return Err(ApiError::InvalidToken),
+            }
+        }
     };
     Ok(caller)
 }
@@ -205,7 +244,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = AppState::from_ref(state);
-        let caller = authenticate(&app, parts).await?.ok_or(ApiError::Unauthorized)?;
+        let caller = authenticate(&app, parts)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         if !caller.can_write && !parts.method.is_safe() {
             return Err(ApiError::Forbidden);
         }
@@ -241,7 +282,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.role.is_staff() { Ok(Staff(caller)) } else { Err(ApiError::Forbidden) }
+        if caller.role.is_staff() {
+            Ok(Staff(caller))
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 }
 
@@ -257,7 +302,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.role == Role::Admin { Ok(Admin(caller)) } else { Err(ApiError::Forbidden) }
+        if caller.role == Role::Admin {
+            Ok(Admin(caller))
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 }
 
@@ -267,7 +316,10 @@ mod tests {
 
     #[test]
     fn digests_are_hex_sha256() {
-        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -28,13 +28,23 @@ pub struct CreatedAdmin {
 }
 
 /// Creates the first admin unless an admin exists. Returns what was created.
-pub async fn ensure_admin(store: &Store, seed: &AdminSeed) -> Result<Option<CreatedAdmin>, StoreError> {
-    let email = seed.email.clone().unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
+pub async fn ensure_admin(
+    store: &Store,
+    seed: &AdminSeed,
+) -> Result<Option<CreatedAdmin>, StoreError> {
+    let email = seed
+        .email
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
     let generated_token = match (&seed.token, &seed.password) {
         (None, None) => Some(new_secret()),
         _ => None,
     };
-    let token_digest = seed.token.as_deref().or(generated_token.as_deref()).map(digest);
+    let token_digest = seed
+        .token
+        .as_deref()
+        .or(generated_token.as_deref())
+        .map(digest);
     let password_hash = match &seed.password {
         Some(p) => Some(hash_password(p).map_err(|e| StoreError::Corrupt(e.to_string()))?),
         None => None,
@@ -42,7 +52,8 @@ pub async fn ensure_admin(store: &Store, seed: &AdminSeed) -> Result<Option<Crea
     let now = time::now();
     let created = store
         .write(move |conn| {
-            let (email, token_digest, password_hash) = (email.clone(), token_digest.clone(), password_hash.clone());
+            let (email, token_digest, password_hash) =
+                (email.clone(), token_digest.clone(), password_hash.clone());
             Box::pin(async move {
                 if users::admin_exists(conn).await? {
                     return Ok(None);
@@ -55,7 +66,12 @@ pub async fn ensure_admin(store: &Store, seed: &AdminSeed) -> Result<Option<Crea
                 if let Some(owner) = users::id_by_identity(conn, "email", &email).await? {
                     sqlx_delete_identity(conn, owner, &email).await?;
                 }
-                let ident = NewIdentity { kind: "email".into(), value: email.clone(), verified: true, primary: true };
+                let ident = NewIdentity {
+                    kind: "email".into(),
+                    value: email.clone(),
+                    verified: true,
+                    primary: true,
+                };
                 users::insert_identity(conn, id, &ident, now).await?;
                 if let Some(d) = &token_digest {
                     credentials::insert_api_token(conn, d, "deskd first admin", now).await?;
@@ -67,9 +83,16 @@ pub async fn ensure_admin(store: &Store, seed: &AdminSeed) -> Result<Option<Crea
             })
         })
         .await?;
-    Ok(created.map(|email| CreatedAdmin { email, generated_token }))
+    Ok(created.map(|email| CreatedAdmin {
+        email,
+        generated_token,
+    }))
 }
 
-async fn sqlx_delete_identity(conn: &mut deskd_store::Conn, owner: i64, email: &str) -> Result<(), StoreError> {
+async fn sqlx_delete_identity(
+    conn: &mut deskd_store::Conn,
+    owner: i64,
+    email: &str,
+) -> Result<(), StoreError> {
     users::delete_identity_by_value(conn, owner, "email", email).await
 }

@@ -11,7 +11,10 @@ use crate::respond::json_response;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("bad request: {error}: {description}")]
-    BadRequest { error: &'static str, description: String },
+    BadRequest {
+        error: &'static str,
+        description: String,
+    },
     #[error("couldn't authenticate")]
     Unauthorized,
     #[error("invalid bearer token")]
@@ -28,19 +31,29 @@ pub enum ApiError {
     Invalid(ValidationErrors),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A status and body Zendesk answers verbatim (e.g. `TooManyValues`).
+    #[error("{0}: {1}")]
+    Raw(StatusCode, Value),
 }
 
 impl ApiError {
     pub fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
-        ApiError::BadRequest { error, description: description.into() }
+        ApiError::BadRequest {
+            error,
+            description: description.into(),
+        }
     }
 
     fn status_and_body(&self) -> (StatusCode, Value) {
         match self {
-            ApiError::BadRequest { error, description } => {
-                (StatusCode::BAD_REQUEST, json!({"error": error, "description": description}))
-            }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, json!({"error": "Couldn't authenticate you"})),
+            ApiError::BadRequest { error, description } => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": error, "description": description}),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "Couldn't authenticate you"}),
+            ),
             ApiError::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
                 json!({"error": "invalid_token", "error_description": "The access token provided is expired, revoked, malformed or invalid for other reasons."}),
@@ -49,10 +62,14 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 json!({"error": "Forbidden", "description": "You do not have access to this page. Please contact the account owner of this help desk for further help."}),
             ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, json!({"error": "RecordNotFound", "description": "Not found"})),
-            ApiError::InvalidEndpoint => {
-                (StatusCode::NOT_FOUND, json!({"error": "InvalidEndpoint", "description": "Not found"}))
-            }
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "RecordNotFound", "description": "Not found"}),
+            ),
+            ApiError::InvalidEndpoint => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "InvalidEndpoint", "description": "Not found"}),
+            ),
             ApiError::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": "RequestTooLarge", "description": format!("The request body may be at most {limit} bytes")}),
@@ -61,6 +78,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"error": "RecordInvalid", "description": "Record validation errors", "details": errors.details()}),
             ),
+            ApiError::Raw(status, body) => (*status, body.clone()),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "InternalError", "description": "Something went wrong on our side; the request may be retried"}),
@@ -78,7 +96,10 @@ impl IntoResponse for ApiError {
         let (status, body) = self.status_and_body();
         let mut resp = json_response(status, &body);
         if matches!(self, ApiError::Unauthorized | ApiError::InvalidToken) {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Web Password\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Web Password\""),
+            );
         }
         resp
     }

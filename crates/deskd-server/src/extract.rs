@@ -25,11 +25,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(ApiError::TooLarge { limit: MAX_BODY_BYTES });
+            return Err(ApiError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            });
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| ApiError::TooLarge { limit: MAX_BODY_BYTES })?;
+            .map_err(|_| ApiError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            })?;
         parse_object(&bytes).map(JsonObject)
     }
 }
@@ -37,25 +41,41 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 /// Parses a request body that must be a JSON object (serde_json caps nesting at 128 levels).
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("InvalidJSON", "The request body is empty; a JSON object was expected"));
+        return Err(ApiError::bad_request(
+            "InvalidJSON",
+            "The request body is empty; a JSON object was expected",
+        ));
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("InvalidJSON", format!("The request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "InvalidJSON",
+            format!("The request body is not valid JSON: {e}"),
+        )
+    })?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(ApiError::bad_request("InvalidJSON", "The request body must be a JSON object")),
+        _ => Err(ApiError::bad_request(
+            "InvalidJSON",
+            "The request body must be a JSON object",
+        )),
     }
 }
 
 /// Takes the object under `key` (e.g. `user`), as Rails' `params.require(key)` would.
-pub fn require_object<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
+pub fn require_object<'a>(
+    body: &'a Map<String, Value>,
+    key: &str,
+) -> Result<&'a Map<String, Value>, ApiError> {
     match body.get(key) {
         Some(Value::Object(obj)) => Ok(obj),
         Some(Value::Null) | None => Err(ApiError::bad_request(
             "ParameterMissing",
             format!("param is missing or the value is empty: {key}"),
         )),
-        Some(_) => Err(ApiError::bad_request("InvalidParameter", format!("{key} must be a JSON object"))),
+        Some(_) => Err(ApiError::bad_request(
+            "InvalidParameter",
+            format!("{key} must be a JSON object"),
+        )),
     }
 }
 

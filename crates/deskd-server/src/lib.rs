@@ -3,19 +3,24 @@
 //! `router(state)` builds the application; `run(config, listener, shutdown)` serves it until
 //! `shutdown` resolves, finishing in-flight requests.
 
+mod account;
 pub mod auth;
 pub mod bootstrap;
+mod bulk;
 mod error;
 mod extract;
 mod health;
+mod job_statuses;
 mod oauth;
 mod paths;
 mod respond;
 mod users;
+mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
@@ -27,12 +32,33 @@ pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
 
 /// Settings of a running server.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Base for absolute URLs in responses (`https://help.example.com`); else the request's Host.
     pub public_url: Option<String>,
     /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks).
     pub rate_limits: bool,
+    /// Whether bulk user imports are on while the account setting has not been set.
+    pub bulk_import_default: bool,
+    /// Job workers in this process.
+    pub job_workers: usize,
+    /// How long a claimed job stays with its worker without progress before another takes it.
+    pub job_lease: Duration,
+    /// How long job statuses are kept.
+    pub job_retention: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            public_url: None,
+            rate_limits: true,
+            bulk_import_default: true,
+            job_workers: 2,
+            job_lease: Duration::from_secs(30),
+            job_retention: Duration::from_secs(24 * 60 * 60),
+        }
+    }
 }
 
 /// What every handler can reach.
@@ -42,11 +68,19 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub logins: auth::LoginCache,
     pub local_addr: SocketAddr,
+    /// Wakes an idle job worker when a job is submitted here.
+    pub jobs_notify: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, local_addr: SocketAddr) -> Self {
-        AppState { store, config: Arc::new(config), logins: auth::LoginCache::default(), local_addr }
+        AppState {
+            store,
+            config: Arc::new(config),
+            logins: auth::LoginCache::default(),
+            local_addr,
+            jobs_notify: Arc::default(),
+        }
     }
 }
 
@@ -56,6 +90,9 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(users::routes())
         .merge(oauth::routes())
+        .merge(bulk::routes())
+        .merge(job_statuses::routes())
+        .merge(account::routes())
         .fallback(paths::invalid_endpoint)
         .method_not_allowed_fallback(paths::invalid_endpoint)
         .layer(axum::middleware::from_fn(paths::common_headers))
@@ -64,12 +101,25 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests and
 /// closes the store.
-pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let store = state.store.clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = worker::spawn(state.clone(), stopped);
     // `.json` is stripped before routing, so every route answers with and without it.
     let app = axum::middleware::from_fn(paths::strip_json_suffix).layer(router(state));
     let service = axum::ServiceExt::<Request>::into_make_service(app);
-    let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    // A worker mid-chunk finishes it; an unfinished job is resumed by the next process.
+    let _ = stop.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     store.close().await;
     served
 }

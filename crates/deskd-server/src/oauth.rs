@@ -24,23 +24,49 @@ pub fn routes() -> Router<AppState> {
 
 /// `POST /api/v2/oauth/tokens` `{"token": {"user_id": N, "scopes": ["read", "write"]}}`: 201 with
 /// the full token, shown this once.
-async fn create(State(app): State<AppState>, Admin(caller): Admin, BaseUrl(base): BaseUrl, JsonObject(body): JsonObject) -> Result<Response, ApiError> {
+async fn create(
+    State(app): State<AppState>,
+    Admin(caller): Admin,
+    BaseUrl(base): BaseUrl,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
     let spec = require_object(&body, "token")?;
     let user_id = match spec.get("user_id") {
         None | Some(Value::Null) => caller.user_id,
         Some(v) => deskd_model::input::parse_int(v)
             .ok()
             .flatten()
-            .ok_or_else(|| deskd_model::ValidationErrors::single("user_id", "is not a number", Some("InvalidValue")))?,
+            .ok_or_else(|| {
+                deskd_model::ValidationErrors::single(
+                    "user_id",
+                    "is not a number",
+                    Some("InvalidValue"),
+                )
+            })?,
     };
     let scopes: Vec<String> = match spec.get("scopes") {
         None | Some(Value::Null) => vec!["read".into(), "write".into()],
-        Some(Value::Array(items)) => items.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
-        Some(_) => return Err(deskd_model::ValidationErrors::single("scopes", "is invalid", Some("InvalidValue")).into()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
+        Some(_) => {
+            return Err(deskd_model::ValidationErrors::single(
+                "scopes",
+                "is invalid",
+                Some("InvalidValue"),
+            )
+            .into());
+        }
     };
     const KNOWN: &[&str] = &["read", "write", "users:read", "users:write"];
     if scopes.is_empty() || scopes.iter().any(|s| !KNOWN.contains(&s.as_str())) {
-        return Err(deskd_model::ValidationErrors::single("scopes", "is invalid", Some("InvalidValue")).into());
+        return Err(deskd_model::ValidationErrors::single(
+            "scopes",
+            "is invalid",
+            Some("InvalidValue"),
+        )
+        .into());
     }
     let secret = new_secret();
     let token_digest = digest(&secret);
@@ -53,7 +79,9 @@ async fn create(State(app): State<AppState>, Admin(caller): Admin, BaseUrl(base)
                 if users::load(conn, user_id).await?.is_none() {
                     return Ok(None);
                 }
-                credentials::insert_oauth_token(conn, user_id, &token_digest, &scopes, now).await.map(Some)
+                credentials::insert_oauth_token(conn, user_id, &token_digest, &scopes, now)
+                    .await
+                    .map(Some)
             })
         })
         .await?
@@ -73,7 +101,11 @@ async fn create(State(app): State<AppState>, Admin(caller): Admin, BaseUrl(base)
 }
 
 /// `DELETE /api/v2/oauth/tokens/{id}`: 204; the token stops working at once.
-async fn revoke(State(app): State<AppState>, Admin(_): Admin, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     let deleted = app
         .store
@@ -83,5 +115,8 @@ async fn revoke(State(app): State<AppState>, Admin(_): Admin, Path(id): Path<Str
         return Err(ApiError::NotFound);
     }
     app.store.credentials_changed();
-    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(axum::body::Body::empty()).unwrap_or_default())
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(axum::body::Body::empty())
+        .unwrap_or_default())
 }

@@ -29,7 +29,8 @@ pub async fn strip_json_suffix(mut req: Request, next: Next) -> Response {
 /// Headers Zendesk puts on every response.
 pub async fn common_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    resp.headers_mut().insert("x-zendesk-api-version", HeaderValue::from_static("v2"));
+    resp.headers_mut()
+        .insert("x-zendesk-api-version", HeaderValue::from_static("v2"));
     resp
 }
 

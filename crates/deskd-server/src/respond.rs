@@ -21,10 +21,26 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     };
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
     resp
 }
 
 pub fn ok(body: &impl Serialize) -> Response {
     json_response(StatusCode::OK, body)
+}
+
+/// 429: a plain-text sentence and a truthful integer `Retry-After` (at least 1 second).
+pub fn too_many_requests(retry_after_secs: u64, sentence: &str) -> Response {
+    let mut resp = Response::new(Body::from(sentence.to_owned()));
+    *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs.max(1)),
+    );
+    resp
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use deskd_model::input::UserInput;
-use deskd_store::upsert::{UpsertItem, Upserted};
+use deskd_store::upsert::{Mode, UpsertItem, Upserted};
 use deskd_store::users;
 use serde_json::json;
 
@@ -27,7 +27,10 @@ pub fn routes() -> Router<AppState> {
 
 /// A path id: digits only, else 404 as Zendesk answers unknown records.
 pub fn path_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::NotFound)
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)
 }
 
 /// `POST /api/v2/users/create_or_update`: 201 when created, 200 when updated, `Location` on both.
@@ -38,7 +41,11 @@ async fn create_or_update(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let input = Arc::new(UserInput::from_json(require_object(&body, "user")?)?);
-    let item = UpsertItem { input, actor: caller.actor() };
+    let item = UpsertItem {
+        input,
+        actor: caller.actor(),
+        mode: Mode::CreateOrUpdate,
+    };
     let outcome = app.store.create_or_update(item).await??;
     let (status, user) = match outcome {
         Upserted::Created(u) => (StatusCode::CREATED, u),
@@ -53,21 +60,34 @@ async fn create_or_update(
 }
 
 /// `GET /api/v2/users/{id}`: soft-deleted users still answer, with `active: false`.
-async fn show(State(app): State<AppState>, Staff(_): Staff, BaseUrl(base): BaseUrl, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     let mut conn = app.store.reader().await?;
-    let user = users::load(&mut conn, id).await?.ok_or(ApiError::NotFound)?;
+    let user = users::load(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(ok(&json!({ "user": user.to_wire(&base) })))
 }
 
 /// `GET /api/v2/users/me`: the caller, with an `authenticity_token`; anonymous callers get the
 /// anonymous user.
-async fn me(State(app): State<AppState>, MaybeCaller(caller): MaybeCaller, BaseUrl(base): BaseUrl) -> Result<Response, ApiError> {
+async fn me(
+    State(app): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    BaseUrl(base): BaseUrl,
+) -> Result<Response, ApiError> {
     let Some(caller) = caller else {
         return Ok(ok(&json!({ "user": anonymous_user() })));
     };
     let mut conn = app.store.reader().await?;
-    let user = users::load(&mut conn, caller.user_id).await?.ok_or(ApiError::Unauthorized)?;
+    let user = users::load(&mut conn, caller.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     let mut wire = user.to_wire(&base);
     wire.authenticity_token = Some(crate::auth::new_secret());
     Ok(ok(&json!({ "user": wire })))

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::StoreError;
 use crate::upsert::{Batch, UpsertItem, UpsertOutcome, create_or_update_batch};
 use crate::writer::Writer;
-use crate::StoreError;
 
 type Reply = oneshot::Sender<Result<UpsertOutcome, StoreError>>;
 
@@ -27,13 +27,18 @@ impl Batcher {
     pub(crate) fn new(writer: Writer, epoch: Arc<AtomicU64>) -> Batcher {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(run(writer, rx, epoch));
-        Batcher { queue: Arc::new(Mutex::new(Some(tx))) }
+        Batcher {
+            queue: Arc::new(Mutex::new(Some(tx))),
+        }
     }
 
     pub(crate) async fn submit(&self, item: UpsertItem) -> Result<UpsertOutcome, StoreError> {
         let sender = self.queue.lock().await.clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        sender.send((item, reply)).await.map_err(|_| StoreError::Closed)?;
+        sender
+            .send((item, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -52,7 +57,8 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch:
                 Err(_) => break,
             }
         }
-        let items: Arc<Vec<UpsertItem>> = Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
+        let items: Arc<Vec<UpsertItem>> =
+            Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
         match run_batch(&writer, items).await {
             Ok(batch) => {
                 if batch.credentials_changed {
@@ -65,12 +71,17 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch:
             // A batch that failed as a whole is retried item by item, so one cannot sink the rest.
             Err(_) => {
                 for (item, reply) in waiting.drain(..) {
-                    let result = run_batch(&writer, Arc::new(vec![item])).await.and_then(|mut b| {
-                        if b.credentials_changed {
-                            epoch.fetch_add(1, Ordering::SeqCst);
-                        }
-                        b.outcomes.pop().ok_or(StoreError::Corrupt("no outcome".into()))
-                    });
+                    let result =
+                        run_batch(&writer, Arc::new(vec![item]))
+                            .await
+                            .and_then(|mut b| {
+                                if b.credentials_changed {
+                                    epoch.fetch_add(1, Ordering::SeqCst);
+                                }
+                                b.outcomes
+                                    .pop()
+                                    .ok_or(StoreError::Corrupt("no outcome".into()))
+                            });
                     let _ = reply.send(result);
                 }
             }

@@ -24,7 +24,10 @@ pub struct StoreOptions {
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        StoreOptions { url: url.into(), max_connections: 16 }
+        StoreOptions {
+            url: url.into(),
+            max_connections: 16,
+        }
     }
 }
 
@@ -33,7 +36,9 @@ impl StoreOptions {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY;";
 
-pub(crate) async fn connect(opts: &StoreOptions) -> Result<(Backend, AnyPool, Option<AnyConnection>), StoreError> {
+pub(crate) async fn connect(
+    opts: &StoreOptions,
+) -> Result<(Backend, AnyPool, Option<AnyConnection>), StoreError> {
     sqlx::any::install_default_drivers();
     let (backend, url) = normalize_url(&opts.url)?;
     let connect_opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
@@ -46,7 +51,9 @@ pub(crate) async fn connect(opts: &StoreOptions) -> Result<(Backend, AnyPool, Op
                 .max_connections(opts.max_connections.max(2))
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
-                .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) }))
+                .after_connect(|conn, _| {
+                    Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+                })
                 .connect_with(connect_opts)
                 .await?;
             Ok((backend, pool, Some(writer)))
@@ -71,11 +78,17 @@ fn normalize_url(url: &str) -> Result<(Backend, String), StoreError> {
         let rest = rest.trim_start_matches("//");
         if rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory") {
             // Each connection would see its own empty database.
-            return Err(StoreError::BadUrl(format!("{url} (in-memory SQLite is not supported; give a file path)")));
+            return Err(StoreError::BadUrl(format!(
+                "{url} (in-memory SQLite is not supported; give a file path)"
+            )));
         }
         let mut out = format!("sqlite://{rest}");
         if !rest.contains("mode=") {
-            out.push_str(if rest.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            out.push_str(if rest.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
         }
         return Ok((Backend::Sqlite, out));
     }
@@ -88,9 +101,18 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(normalize_url("sqlite://deskd.db").unwrap(), (Backend::Sqlite, "sqlite://deskd.db?mode=rwc".into()));
-        assert_eq!(normalize_url("sqlite:///tmp/x.db").unwrap().1, "sqlite:///tmp/x.db?mode=rwc");
-        assert_eq!(normalize_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
+        assert_eq!(
+            normalize_url("sqlite://deskd.db").unwrap(),
+            (Backend::Sqlite, "sqlite://deskd.db?mode=rwc".into())
+        );
+        assert_eq!(
+            normalize_url("sqlite:///tmp/x.db").unwrap().1,
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("postgres://u@h/db").unwrap().0,
+            Backend::Postgres
+        );
         assert!(normalize_url("mysql://x").is_err());
         assert!(normalize_url("sqlite::memory:").is_err());
     }

@@ -34,7 +34,11 @@ fn principal(r: &AnyRow) -> Result<Principal, StoreError> {
 
 /// The user whose email identity is `email`, and (in the same query) whether `token_digest`
 /// names an active account API token.
-pub async fn principal_by_email(conn: &mut AnyConnection, email: &str, token_digest: &str) -> Result<Option<Principal>, StoreError> {
+pub async fn principal_by_email(
+    conn: &mut AnyConnection,
+    email: &str,
+    token_digest: &str,
+) -> Result<Option<Principal>, StoreError> {
     let row = first(
         conn,
         sqlx::query(
@@ -50,7 +54,10 @@ pub async fn principal_by_email(conn: &mut AnyConnection, email: &str, token_dig
 }
 
 /// The user an OAuth bearer token was issued for, with the token's scopes.
-pub async fn principal_by_bearer(conn: &mut AnyConnection, digest: &str) -> Result<Option<(Principal, Vec<String>)>, StoreError> {
+pub async fn principal_by_bearer(
+    conn: &mut AnyConnection,
+    digest: &str,
+) -> Result<Option<(Principal, Vec<String>)>, StoreError> {
     let row = first(
         conn,
         sqlx::query(
@@ -69,7 +76,12 @@ pub async fn principal_by_bearer(conn: &mut AnyConnection, digest: &str) -> Resu
     }
 }
 
-pub async fn insert_api_token(conn: &mut AnyConnection, digest: &str, description: &str, now: i64) -> Result<i64, StoreError> {
+pub async fn insert_api_token(
+    conn: &mut AnyConnection,
+    digest: &str,
+    description: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
     let row = first(
         conn,
         sqlx::query("INSERT INTO api_tokens (digest, description, active, created_at) VALUES ($1, $2, 1, $3) RETURNING id")
@@ -78,7 +90,9 @@ pub async fn insert_api_token(conn: &mut AnyConnection, digest: &str, descriptio
             .bind(now),
     )
     .await?;
-    row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
+    row.map(|r| int(&r, "id"))
+        .transpose()?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
 /// An OAuth token as listed: never the secret, which is not stored.
@@ -90,7 +104,13 @@ pub struct OauthToken {
     pub created_at: i64,
 }
 
-pub async fn insert_oauth_token(conn: &mut AnyConnection, user_id: i64, digest: &str, scopes: &[String], now: i64) -> Result<OauthToken, StoreError> {
+pub async fn insert_oauth_token(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    digest: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<OauthToken, StoreError> {
     let scopes_json = serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into());
     let row = first(
         conn,
@@ -101,12 +121,24 @@ pub async fn insert_oauth_token(conn: &mut AnyConnection, user_id: i64, digest: 
             .bind(now),
     )
     .await?;
-    let id = row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
-    Ok(OauthToken { id, user_id, scopes: scopes.to_vec(), created_at: now })
+    let id = row
+        .map(|r| int(&r, "id"))
+        .transpose()?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))?;
+    Ok(OauthToken {
+        id,
+        user_id,
+        scopes: scopes.to_vec(),
+        created_at: now,
+    })
 }
 
 /// Deletes an OAuth token; false when there was none.
 pub async fn delete_oauth_token(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
-    let rows = all(conn, sqlx::query("DELETE FROM oauth_tokens WHERE id = $1 RETURNING id").bind(id)).await?;
+    let rows = all(
+        conn,
+        sqlx::query("DELETE FROM oauth_tokens WHERE id = $1 RETURNING id").bind(id),
+    )
+    .await?;
     Ok(!rows.is_empty())
 }

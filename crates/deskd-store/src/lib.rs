@@ -10,6 +10,7 @@ mod migrate;
 mod writer;
 
 pub mod credentials;
+pub mod jobs;
 pub mod organizations;
 pub mod rows;
 pub mod settings;
@@ -46,7 +47,13 @@ impl Store {
         let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
         let credentials_epoch = Arc::new(AtomicU64::new(0));
         let batcher = batcher::Batcher::new(writer.clone(), credentials_epoch.clone());
-        Ok(Store { backend, pool, writer, batcher, credentials_epoch })
+        Ok(Store {
+            backend,
+            pool,
+            writer,
+            batcher,
+            credentials_epoch,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -71,7 +78,10 @@ impl Store {
 
     /// create_or_update of one user, decided and written together with the requests waiting
     /// beside it.
-    pub async fn create_or_update(&self, item: upsert::UpsertItem) -> Result<upsert::UpsertOutcome, StoreError> {
+    pub async fn create_or_update(
+        &self,
+        item: upsert::UpsertItem,
+    ) -> Result<upsert::UpsertOutcome, StoreError> {
         self.batcher.submit(item).await
     }
 

@@ -4,8 +4,14 @@ use sqlx::{AnyPool, Connection, Executor, Row};
 
 use crate::{Backend, StoreError};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_jobs.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_jobs.sql")),
+];
 
 /// An arbitrary key for PostgreSQL's advisory lock, so replicas starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x0de5_6d00_0001;
@@ -17,7 +23,10 @@ pub(crate) async fn run(backend: Backend, pool: &AnyPool) -> Result<(), StoreErr
     };
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
     }
     let result = async {
         conn.execute("CREATE TABLE IF NOT EXISTS deskd_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
@@ -46,7 +55,10 @@ pub(crate) async fn run(backend: Backend, pool: &AnyPool) -> Result<(), StoreErr
     }
     .await;
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
     }
     result
 }

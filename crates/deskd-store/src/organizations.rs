@@ -10,18 +10,36 @@ use crate::StoreError;
 use crate::rows::{self, all, b, first, int, json};
 
 pub async fn exists(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
-    Ok(first(conn, sqlx::query("SELECT id FROM organizations WHERE id = $1").bind(id)).await?.is_some())
+    Ok(first(
+        conn,
+        sqlx::query("SELECT id FROM organizations WHERE id = $1").bind(id),
+    )
+    .await?
+    .is_some())
 }
 
 /// The organization whose name matches `name` case-insensitively, trimmed.
 pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i64>, StoreError> {
-    let row = first(conn, sqlx::query("SELECT id FROM organizations WHERE name_norm = $1").bind(normalize(name))).await?;
+    let row = first(
+        conn,
+        sqlx::query("SELECT id FROM organizations WHERE name_norm = $1").bind(normalize(name)),
+    )
+    .await?;
     row.map(|r| int(&r, "id")).transpose()
 }
 
-pub async fn load(conn: &mut AnyConnection, id: i64) -> Result<Option<OrganizationRecord>, StoreError> {
-    let sql = format!("SELECT {} FROM organizations WHERE id = $1", rows::ORGANIZATION_COLUMNS);
-    first(conn, sqlx::query(&sql).bind(id)).await?.map(|r| rows::organization(&r)).transpose()
+pub async fn load(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<OrganizationRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE id = $1",
+        rows::ORGANIZATION_COLUMNS
+    );
+    first(conn, sqlx::query(&sql).bind(id))
+        .await?
+        .map(|r| rows::organization(&r))
+        .transpose()
 }
 
 pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRecord) -> Result<i64, StoreError> {
@@ -48,15 +66,23 @@ pub async fn insert(conn: &mut AnyConnection, o: &OrganizationRecord) -> Result<
         .bind(o.updated_at),
     )
     .await?;
-    row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
+    row.map(|r| int(&r, "id"))
+        .transpose()?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
 /// Which of `ids` name an organization.
-pub async fn existing_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
+pub async fn existing_ids(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<HashSet<i64>, StoreError> {
     let mut out = HashSet::new();
     for chunk in ids.chunks(250) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT id FROM organizations WHERE id IN ({})", list.join(", "));
+        let sql = format!(
+            "SELECT id FROM organizations WHERE id IN ({})",
+            list.join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
@@ -69,11 +95,17 @@ pub async fn existing_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashS
 }
 
 /// Organization ids by normalised name.
-pub async fn ids_by_names(conn: &mut AnyConnection, names_norm: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+pub async fn ids_by_names(
+    conn: &mut AnyConnection,
+    names_norm: &[String],
+) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::new();
     for chunk in names_norm.chunks(250) {
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT id, name_norm FROM organizations WHERE name_norm IN ({})", list.join(", "));
+        let sql = format!(
+            "SELECT id, name_norm FROM organizations WHERE name_norm IN ({})",
+            list.join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for n in chunk {
             q = q.bind(n.clone());

@@ -99,7 +99,8 @@ pub fn user(row: &AnyRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-pub const IDENTITY_COLUMNS: &str = "id, user_id, type, value, verified, is_primary, created_at, updated_at";
+pub const IDENTITY_COLUMNS: &str =
+    "id, user_id, type, value, verified, is_primary, created_at, updated_at";
 
 pub fn identity(row: &AnyRow) -> Result<IdentityRecord, StoreError> {
     Ok(IdentityRecord {

@@ -6,7 +6,11 @@ use crate::StoreError;
 use crate::rows::{first, text};
 
 pub async fn get(conn: &mut AnyConnection, key: &str) -> Result<Option<String>, StoreError> {
-    let row = first(conn, sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key.to_owned())).await?;
+    let row = first(
+        conn,
+        sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key.to_owned()),
+    )
+    .await?;
     row.map(|r| text(&r, "value")).transpose()
 }
 

@@ -39,6 +39,17 @@ impl Upserted {
 pub struct UpsertItem {
     pub input: Arc<UserInput>,
     pub actor: Actor,
+    pub mode: Mode,
+}
+
+/// What an item may do: create_or_update either; create_many only create (an existing match is
+/// a duplicate); update_many only update (no match is RecordNotFound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    CreateOrUpdate,
+    CreateOnly,
+    UpdateOnly,
 }
 
 pub type UpsertOutcome = Result<Upserted, Rejection>;
@@ -77,14 +88,22 @@ pub struct Batch {
 }
 
 /// Runs `items` in order inside the caller's transaction and returns one outcome per item.
-pub async fn create_or_update_batch(conn: &mut AnyConnection, backend: Backend, items: &[UpsertItem], now: i64) -> Result<Batch, StoreError> {
+pub async fn create_or_update_batch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    items: &[UpsertItem],
+    now: i64,
+) -> Result<Batch, StoreError> {
     let mut w = gather(conn, items).await?;
     let mut outcomes: Vec<UpsertOutcome> = Vec::with_capacity(items.len());
     for item in items {
         outcomes.push(decide(&mut w, item, now));
     }
     write(conn, backend, &mut w, &mut outcomes, now).await?;
-    Ok(Batch { outcomes, credentials_changed: w.credentials_changed })
+    Ok(Batch {
+        outcomes,
+        credentials_changed: w.credentials_changed,
+    })
 }
 
 /// Loads, in a handful of queries, every fact any item of the batch could need.
@@ -114,7 +133,10 @@ async fn gather(conn: &mut AnyConnection, items: &[UpsertItem]) -> Result<Workin
         }
     }
     let mut w = Working::default();
-    w.owners = users::identity_owners(conn, &keys).await?.into_iter().collect();
+    w.owners = users::identity_owners(conn, &keys)
+        .await?
+        .into_iter()
+        .collect();
     w.external_ids = users::ids_by_external_ids(conn, &external_ids).await?;
     ids.extend(w.owners.values().copied());
     ids.extend(w.external_ids.values().copied());
@@ -134,11 +156,19 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
         Some(Some(ext)) => w.external_ids.get(&normalize(ext)).copied(),
         _ => None,
     };
-    let email_owner = input.emails().find_map(|e| w.owners.get(&IdentityKey::new("email", e)).copied());
-    let target = match upsert::resolve(input, id_exists, external_id_owner, email_owner) {
-        Target::UnknownId => return Err(Rejection::NotFound),
-        Target::Id(id) | Target::ExternalId(id) | Target::Email(id) => Some(id),
-        Target::New => None,
+    let email_owner = input
+        .emails()
+        .find_map(|e| w.owners.get(&IdentityKey::new("email", e)).copied());
+    let target = match (
+        item.mode,
+        upsert::resolve(input, id_exists, external_id_owner, email_owner),
+    ) {
+        // create_many ignores ids; a match is left for the plan to report as a duplicate.
+        (Mode::CreateOnly, _) => None,
+        (_, Target::UnknownId) => return Err(Rejection::NotFound),
+        (Mode::UpdateOnly, Target::New | Target::Email(_)) => return Err(Rejection::NotFound),
+        (_, Target::Id(id) | Target::ExternalId(id) | Target::Email(id)) => Some(id),
+        (_, Target::New) => None,
     };
     let facts = Facts {
         existing: target.and_then(|id| w.users.get(&id).cloned()),
@@ -151,15 +181,25 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
             Some(Some(id)) => Some(w.organizations.contains(&id)),
             _ => None,
         },
-        organization_by_name: input.organization_name.as_ref().and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
+        organization_by_name: input
+            .organization_name
+            .as_ref()
+            .and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
     };
     let plan = upsert::plan(input, item.actor, &facts, now)?;
     Ok(apply(w, plan, facts.existing, now))
 }
 
-fn apply(w: &mut Working, plan: Plan, existing: Option<(UserRecord, Vec<IdentityRecord>)>, now: i64) -> Upserted {
+fn apply(
+    w: &mut Working,
+    plan: Plan,
+    existing: Option<(UserRecord, Vec<IdentityRecord>)>,
+    now: i64,
+) -> Upserted {
     let mut user = plan.user;
-    let old_ext = existing.as_ref().and_then(|(u, _)| u.external_id.as_deref().map(normalize));
+    let old_ext = existing
+        .as_ref()
+        .and_then(|(u, _)| u.external_id.as_deref().map(normalize));
     if let Some((old, _)) = &existing {
         if old.role != user.role || old.suspended != user.suspended || old.active != user.active {
             w.credentials_changed = true;
@@ -180,7 +220,8 @@ fn apply(w: &mut Working, plan: Plan, existing: Option<(UserRecord, Vec<Identity
     }
     let mut identities = identities.unwrap_or_default();
     for n in &plan.new_identities {
-        w.owners.insert(IdentityKey::new(&n.kind, &n.value), user.id);
+        w.owners
+            .insert(IdentityKey::new(&n.kind, &n.value), user.id);
         identities.push(IdentityRecord {
             id: 0,
             user_id: user.id,
@@ -194,7 +235,10 @@ fn apply(w: &mut Working, plan: Plan, existing: Option<(UserRecord, Vec<Identity
         w.new_identities.push((user.id, n.clone()));
     }
     if let Some(v) = plan.verify_primary {
-        for i in identities.iter_mut().filter(|i| i.kind == "email" && i.primary) {
+        for i in identities
+            .iter_mut()
+            .filter(|i| i.kind == "email" && i.primary)
+        {
             i.verified = v;
         }
         w.verify_primary.push((user.id, v));
@@ -211,11 +255,21 @@ fn apply(w: &mut Working, plan: Plan, existing: Option<(UserRecord, Vec<Identity
         }
     }
     w.users.insert(user.id, (user.clone(), identities));
-    if plan.created { Upserted::Created(user) } else { Upserted::Updated(user) }
+    if plan.created {
+        Upserted::Created(user)
+    } else {
+        Upserted::Updated(user)
+    }
 }
 
 /// Writes the working state: new organizations, new users, changed users, new identities.
-async fn write(conn: &mut AnyConnection, backend: Backend, w: &mut Working, outcomes: &mut [UpsertOutcome], now: i64) -> Result<(), StoreError> {
+async fn write(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    w: &mut Working,
+    outcomes: &mut [UpsertOutcome],
+    now: i64,
+) -> Result<(), StoreError> {
     let mut real: HashMap<i64, i64> = HashMap::new();
     for (temp, name) in &w.new_organizations {
         let id = organizations::insert(conn, &OrganizationRecord::new(name.clone(), now)).await?;
@@ -247,8 +301,18 @@ async fn write(conn: &mut AnyConnection, backend: Backend, w: &mut Working, outc
             users::update(conn, &u).await?;
         }
     }
-    let fix = |id: i64| if id < 0 { real.get(&id).copied().unwrap_or(id) } else { id };
-    let identities: Vec<(i64, NewIdentity)> = w.new_identities.iter().map(|(uid, n)| (fix(*uid), n.clone())).collect();
+    let fix = |id: i64| {
+        if id < 0 {
+            real.get(&id).copied().unwrap_or(id)
+        } else {
+            id
+        }
+    };
+    let identities: Vec<(i64, NewIdentity)> = w
+        .new_identities
+        .iter()
+        .map(|(uid, n)| (fix(*uid), n.clone()))
+        .collect();
     users::insert_identities(conn, &identities, now).await?;
     for (uid, v) in &w.verify_primary {
         users::set_primary_email_verified(conn, fix(*uid), *v, now).await?;

@@ -12,10 +12,34 @@ use crate::rows::{self, Q, all, b, first, int, json};
 
 /// Columns written from a [`UserRecord`], in bind order.
 const WRITE_COLUMNS: [&str; 28] = [
-    "name", "email", "external_id", "external_id_norm", "role", "custom_role_id", "organization_id",
-    "default_group_id", "time_zone", "locale", "locale_id", "phone", "shared_phone_number", "alias",
-    "details", "notes", "signature", "remote_photo_url", "ticket_restriction", "tags", "user_fields",
-    "moderator", "only_private_comments", "suspended", "verified", "active", "created_at", "updated_at",
+    "name",
+    "email",
+    "external_id",
+    "external_id_norm",
+    "role",
+    "custom_role_id",
+    "organization_id",
+    "default_group_id",
+    "time_zone",
+    "locale",
+    "locale_id",
+    "phone",
+    "shared_phone_number",
+    "alias",
+    "details",
+    "notes",
+    "signature",
+    "remote_photo_url",
+    "ticket_restriction",
+    "tags",
+    "user_fields",
+    "moderator",
+    "only_private_comments",
+    "suspended",
+    "verified",
+    "active",
+    "created_at",
+    "updated_at",
 ];
 
 fn bind_user<'q>(q: Q<'q>, u: &UserRecord) -> Q<'q> {
@@ -53,60 +77,108 @@ fn insert_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
         let params: Vec<String> = (1..=WRITE_COLUMNS.len()).map(|i| format!("${i}")).collect();
-        format!("INSERT INTO users ({}) VALUES ({}) RETURNING id", WRITE_COLUMNS.join(", "), params.join(", "))
+        format!(
+            "INSERT INTO users ({}) VALUES ({}) RETURNING id",
+            WRITE_COLUMNS.join(", "),
+            params.join(", ")
+        )
     })
 }
 
 fn update_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
-        let sets: Vec<String> = WRITE_COLUMNS.iter().enumerate().map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
-        format!("UPDATE users SET {} WHERE id = ${}", sets.join(", "), WRITE_COLUMNS.len() + 1)
+        let sets: Vec<String> = WRITE_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        format!(
+            "UPDATE users SET {} WHERE id = ${}",
+            sets.join(", "),
+            WRITE_COLUMNS.len() + 1
+        )
     })
 }
 
 /// Inserts a user and returns its new id.
 pub async fn insert(conn: &mut AnyConnection, u: &UserRecord) -> Result<i64, StoreError> {
     let row = first(conn, bind_user(sqlx::query(insert_sql()), u)).await?;
-    row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
+    row.map(|r| int(&r, "id"))
+        .transpose()?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
 /// Writes every column of an existing user.
 pub async fn update(conn: &mut AnyConnection, u: &UserRecord) -> Result<(), StoreError> {
-    bind_user(sqlx::query(update_sql()), u).bind(u.id).execute(conn).await?;
+    bind_user(sqlx::query(update_sql()), u)
+        .bind(u.id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn load(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRecord>, StoreError> {
     let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLUMNS);
-    first(conn, sqlx::query(&sql).bind(id)).await?.map(|r| rows::user(&r)).transpose()
+    first(conn, sqlx::query(&sql).bind(id))
+        .await?
+        .map(|r| rows::user(&r))
+        .transpose()
 }
 
 /// The user holding `external_id` (compared case-insensitively, trimmed).
-pub async fn id_by_external_id(conn: &mut AnyConnection, external_id: &str) -> Result<Option<i64>, StoreError> {
+pub async fn id_by_external_id(
+    conn: &mut AnyConnection,
+    external_id: &str,
+) -> Result<Option<i64>, StoreError> {
     let norm = deskd_model::text::normalize(external_id);
-    let row = first(conn, sqlx::query("SELECT id FROM users WHERE external_id_norm = $1").bind(norm)).await?;
+    let row = first(
+        conn,
+        sqlx::query("SELECT id FROM users WHERE external_id_norm = $1").bind(norm),
+    )
+    .await?;
     row.map(|r| int(&r, "id")).transpose()
 }
 
 /// The user holding an identity, by type and value (case-insensitive, trimmed).
-pub async fn id_by_identity(conn: &mut AnyConnection, kind: &str, value: &str) -> Result<Option<i64>, StoreError> {
-    Ok(identity_owners(conn, &[IdentityKey::new(kind, value)]).await?.into_iter().next().map(|(_, id)| id))
+pub async fn id_by_identity(
+    conn: &mut AnyConnection,
+    kind: &str,
+    value: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(identity_owners(conn, &[IdentityKey::new(kind, value)])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, id)| id))
 }
 
 /// Who holds each of `keys`; keys nobody holds are left out.
-pub async fn identity_owners(conn: &mut AnyConnection, keys: &[IdentityKey]) -> Result<Vec<(IdentityKey, i64)>, StoreError> {
+pub async fn identity_owners(
+    conn: &mut AnyConnection,
+    keys: &[IdentityKey],
+) -> Result<Vec<(IdentityKey, i64)>, StoreError> {
     let mut out = Vec::new();
     for chunk in keys.chunks(CHUNK / 2) {
-        let clauses: Vec<String> =
-            (0..chunk.len()).map(|i| format!("(type = ${} AND value_norm = ${})", 2 * i + 1, 2 * i + 2)).collect();
-        let sql = format!("SELECT type, value_norm, user_id FROM identities WHERE {}", clauses.join(" OR "));
+        let clauses: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(type = ${} AND value_norm = ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT type, value_norm, user_id FROM identities WHERE {}",
+            clauses.join(" OR ")
+        );
         let mut q = sqlx::query(&sql);
         for k in chunk {
             q = q.bind(k.kind.clone()).bind(k.value_norm.clone());
         }
         for r in all(conn, q).await? {
-            out.push((IdentityKey { kind: rows::text(&r, "type")?, value_norm: rows::text(&r, "value_norm")? }, int(&r, "user_id")?));
+            out.push((
+                IdentityKey {
+                    kind: rows::text(&r, "type")?,
+                    value_norm: rows::text(&r, "value_norm")?,
+                },
+                int(&r, "user_id")?,
+            ));
         }
     }
     Ok(out)
@@ -118,14 +190,23 @@ const CHUNK: usize = 150;
 
 /// `$1, $2, ...` for `n` values starting after `offset`.
 fn params(offset: usize, n: usize) -> String {
-    (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (offset + 1..=offset + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The users holding each of the normalised `external_ids`.
-pub async fn ids_by_external_ids(conn: &mut AnyConnection, external_ids: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+pub async fn ids_by_external_ids(
+    conn: &mut AnyConnection,
+    external_ids: &[String],
+) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::new();
     for chunk in external_ids.chunks(CHUNK) {
-        let sql = format!("SELECT id, external_id_norm FROM users WHERE external_id_norm IN ({})", params(0, chunk.len()));
+        let sql = format!(
+            "SELECT id, external_id_norm FROM users WHERE external_id_norm IN ({})",
+            params(0, chunk.len())
+        );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             q = q.bind(e.clone());
@@ -138,23 +219,36 @@ pub async fn ids_by_external_ids(conn: &mut AnyConnection, external_ids: &[Strin
 }
 
 /// Users by id, each with its identities; unknown ids are left out.
-pub async fn load_many_with_identities(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<(UserRecord, Vec<IdentityRecord>)>, StoreError> {
+pub async fn load_many_with_identities(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<(UserRecord, Vec<IdentityRecord>)>, StoreError> {
     let mut unique: Vec<i64> = ids.to_vec();
     unique.sort_unstable();
     unique.dedup();
     let mut out = Vec::new();
     for chunk in unique.chunks(CHUNK) {
         let list = params(0, chunk.len());
-        let sql = format!("SELECT {} FROM users WHERE id IN ({list})", rows::USER_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM users WHERE id IN ({list})",
+            rows::USER_COLUMNS
+        );
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
         }
-        let found: Vec<UserRecord> = all(conn, q).await?.iter().map(rows::user).collect::<Result<_, _>>()?;
+        let found: Vec<UserRecord> = all(conn, q)
+            .await?
+            .iter()
+            .map(rows::user)
+            .collect::<Result<_, _>>()?;
         if found.is_empty() {
             continue;
         }
-        let sql = format!("SELECT {} FROM identities WHERE user_id IN ({list}) ORDER BY is_primary DESC, id", rows::IDENTITY_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM identities WHERE user_id IN ({list}) ORDER BY is_primary DESC, id",
+            rows::IDENTITY_COLUMNS
+        );
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id);
@@ -174,16 +268,26 @@ pub async fn load_many_with_identities(conn: &mut AnyConnection, ids: &[i64]) ->
 
 /// Reserves `n` new user ids in one statement. SQLite has a single writer, so bumping
 /// AUTOINCREMENT's counter is enough; PostgreSQL draws from the identity sequence.
-pub async fn allocate_ids(conn: &mut AnyConnection, backend: crate::Backend, n: usize) -> Result<Vec<i64>, StoreError> {
+pub async fn allocate_ids(
+    conn: &mut AnyConnection,
+    backend: crate::Backend,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
     if n == 0 {
         return Ok(Vec::new());
     }
     let count = i64::try_from(n).map_err(|_| StoreError::Corrupt("too many ids".into()))?;
     match backend {
         crate::Backend::Sqlite => {
-            let row = first(conn, sqlx::query("UPDATE sqlite_sequence SET seq = seq + $1 WHERE name = 'users' RETURNING seq").bind(count))
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("no users sequence".into()))?;
+            let row = first(
+                conn,
+                sqlx::query(
+                    "UPDATE sqlite_sequence SET seq = seq + $1 WHERE name = 'users' RETURNING seq",
+                )
+                .bind(count),
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("no users sequence".into()))?;
             let last = int(&row, "seq")?;
             Ok((last - count + 1..=last).collect())
         }
@@ -193,7 +297,10 @@ pub async fn allocate_ids(conn: &mut AnyConnection, backend: crate::Backend, n: 
                 sqlx::query("SELECT nextval(pg_get_serial_sequence('users', 'id')) AS id FROM generate_series(1, $1)").bind(count),
             )
             .await?;
-            let mut ids: Vec<i64> = rows.iter().map(|r| int(r, "id")).collect::<Result<_, _>>()?;
+            let mut ids: Vec<i64> = rows
+                .iter()
+                .map(|r| int(r, "id"))
+                .collect::<Result<_, _>>()?;
             ids.sort_unstable();
             Ok(ids)
         }
@@ -204,8 +311,14 @@ pub async fn allocate_ids(conn: &mut AnyConnection, backend: crate::Backend, n: 
 pub async fn insert_many(conn: &mut AnyConnection, list: &[UserRecord]) -> Result<(), StoreError> {
     let per_row = WRITE_COLUMNS.len() + 1;
     for chunk in list.chunks((CHUNK / per_row).max(1)) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", params(i * per_row, per_row))).collect();
-        let sql = format!("INSERT INTO users (id, {}) VALUES {}", WRITE_COLUMNS.join(", "), values.join(", "));
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", params(i * per_row, per_row)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO users (id, {}) VALUES {}",
+            WRITE_COLUMNS.join(", "),
+            values.join(", ")
+        );
         let mut q = sqlx::query(&sql);
         for u in chunk {
             q = bind_user(q.bind(u.id), u);
@@ -216,10 +329,16 @@ pub async fn insert_many(conn: &mut AnyConnection, list: &[UserRecord]) -> Resul
 }
 
 /// Inserts identities, many rows a statement.
-pub async fn insert_identities(conn: &mut AnyConnection, list: &[(i64, NewIdentity)], now: i64) -> Result<(), StoreError> {
+pub async fn insert_identities(
+    conn: &mut AnyConnection,
+    list: &[(i64, NewIdentity)],
+    now: i64,
+) -> Result<(), StoreError> {
     const PER_ROW: usize = 8;
     for chunk in list.chunks(CHUNK / PER_ROW) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", params(i * PER_ROW, PER_ROW))).collect();
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", params(i * PER_ROW, PER_ROW)))
+            .collect();
         let sql = format!(
             "INSERT INTO identities (user_id, type, value, value_norm, verified, is_primary, created_at, updated_at) VALUES {}",
             values.join(", ")
@@ -242,15 +361,27 @@ pub async fn insert_identities(conn: &mut AnyConnection, list: &[(i64, NewIdenti
 }
 
 /// A user's identities, primary ones first, then oldest first.
-pub async fn identities(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<IdentityRecord>, StoreError> {
+pub async fn identities(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<IdentityRecord>, StoreError> {
     let sql = format!(
         "SELECT {} FROM identities WHERE user_id = $1 ORDER BY is_primary DESC, id",
         rows::IDENTITY_COLUMNS
     );
-    all(conn, sqlx::query(&sql).bind(user_id)).await?.iter().map(rows::identity).collect()
+    all(conn, sqlx::query(&sql).bind(user_id))
+        .await?
+        .iter()
+        .map(rows::identity)
+        .collect()
 }
 
-pub async fn insert_identity(conn: &mut AnyConnection, user_id: i64, n: &NewIdentity, now: i64) -> Result<i64, StoreError> {
+pub async fn insert_identity(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    n: &NewIdentity,
+    now: i64,
+) -> Result<i64, StoreError> {
     let row = first(
         conn,
         sqlx::query(
@@ -266,11 +397,18 @@ pub async fn insert_identity(conn: &mut AnyConnection, user_id: i64, n: &NewIden
         .bind(now),
     )
     .await?;
-    row.map(|r| int(&r, "id")).transpose()?.ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
+    row.map(|r| int(&r, "id"))
+        .transpose()?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
 /// Sets the verified flag of a user's primary email identity.
-pub async fn set_primary_email_verified(conn: &mut AnyConnection, user_id: i64, verified: bool, now: i64) -> Result<(), StoreError> {
+pub async fn set_primary_email_verified(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    verified: bool,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE identities SET verified = $1, updated_at = $2 WHERE user_id = $3 AND type = 'email' AND is_primary = 1 AND verified <> $1",
     )
@@ -284,15 +422,33 @@ pub async fn set_primary_email_verified(conn: &mut AnyConnection, user_id: i64, 
 
 /// Whether any admin exists (deskd creates the first one at start).
 pub async fn admin_exists(conn: &mut AnyConnection) -> Result<bool, StoreError> {
-    Ok(first(conn, sqlx::query("SELECT id FROM users WHERE role = 'admin' AND active = 1 LIMIT 1")).await?.is_some())
+    Ok(first(
+        conn,
+        sqlx::query("SELECT id FROM users WHERE role = 'admin' AND active = 1 LIMIT 1"),
+    )
+    .await?
+    .is_some())
 }
 
-pub async fn set_password_hash(conn: &mut AnyConnection, user_id: i64, hash: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash.to_owned()).bind(user_id).execute(conn).await?;
+pub async fn set_password_hash(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    hash: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash.to_owned())
+        .bind(user_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
-pub async fn delete_identity_by_value(conn: &mut AnyConnection, user_id: i64, kind: &str, value: &str) -> Result<(), StoreError> {
+pub async fn delete_identity_by_value(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    kind: &str,
+    value: &str,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM identities WHERE user_id = $1 AND type = $2 AND value_norm = $3")
         .bind(user_id)
         .bind(kind.to_owned())

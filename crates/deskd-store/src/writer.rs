@@ -25,7 +25,8 @@ use crate::{Backend, StoreError};
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 type Output = Box<dyn StdAny + Send>;
-type Work = Box<dyn for<'c> FnMut(&'c mut AnyConnection) -> BoxFut<'c, Result<Output, StoreError>> + Send>;
+type Work =
+    Box<dyn for<'c> FnMut(&'c mut AnyConnection) -> BoxFut<'c, Result<Output, StoreError>> + Send>;
 
 struct Unit {
     work: Work,
@@ -54,7 +55,12 @@ impl Writer {
             }
             None => (None, None),
         };
-        Writer { backend, pool, queue: Arc::new(Mutex::new(queue)), done: Arc::new(Mutex::new(handle)) }
+        Writer {
+            backend,
+            pool,
+            queue: Arc::new(Mutex::new(queue)),
+            done: Arc::new(Mutex::new(handle)),
+        }
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -64,7 +70,9 @@ impl Writer {
     pub(crate) async fn run<T, F>(&self, mut work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnMut(&'c mut AnyConnection) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+        F: for<'c> FnMut(&'c mut AnyConnection) -> BoxFut<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
     {
         let out = match self.backend {
             Backend::Postgres => {
@@ -81,11 +89,19 @@ impl Writer {
                     let fut = work(c);
                     Box::pin(async move { fut.await.map(|v| Box::new(v) as Output) })
                 });
-                sender.send(Unit { work: erased, reply }).await.map_err(|_| StoreError::Closed)?;
+                sender
+                    .send(Unit {
+                        work: erased,
+                        reply,
+                    })
+                    .await
+                    .map_err(|_| StoreError::Closed)?;
                 answer.await.map_err(|_| StoreError::Closed)??
             }
         };
-        out.downcast::<T>().map(|b| *b).map_err(|_| StoreError::Corrupt("writer returned another type".into()))
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| StoreError::Corrupt("writer returned another type".into()))
     }
 
     async fn run_pooled(&self, work: &mut Work) -> Result<Output, StoreError> {
@@ -155,7 +171,10 @@ async fn group_commit(mut conn: AnyConnection, mut rx: mpsc::Receiver<Unit>) {
 }
 
 /// Runs every unit in one transaction; any error rolls the whole group back.
-async fn run_group(conn: &mut AnyConnection, group: &mut [Unit]) -> Result<Vec<Output>, StoreError> {
+async fn run_group(
+    conn: &mut AnyConnection,
+    group: &mut [Unit],
+) -> Result<Vec<Output>, StoreError> {
     conn.execute("BEGIN IMMEDIATE").await?;
     let mut outputs = Vec::with_capacity(group.len());
     for unit in group.iter_mut() {

@@ -15,47 +15,65 @@ use sqlx::Row;
 const NOW: i64 = 1_700_000_000;
 
 fn item_strategy() -> impl Strategy<Value = (Value, bool)> {
-    let email = prop_oneof![Just("a@x.co"), Just("A@X.co"), Just("b@x.co"), Just("c@x.co")];
+    let email = prop_oneof![
+        Just("a@x.co"),
+        Just("A@X.co"),
+        Just("b@x.co"),
+        Just("c@x.co")
+    ];
     let ext = prop_oneof![Just("e1"), Just("E1"), Just("e2")];
     (
         proptest::option::of(prop_oneof![Just("Ann"), Just("Bob"), Just("")]),
         proptest::option::of(email.clone()),
         proptest::option::of(ext),
         proptest::collection::vec(email, 0..2),
-        proptest::option::of(proptest::collection::vec(prop_oneof![Just("t1"), Just("t2"), Just("t3")], 0..3)),
+        proptest::option::of(proptest::collection::vec(
+            prop_oneof![Just("t1"), Just("t2"), Just("t3")],
+            0..3,
+        )),
         proptest::option::of(prop_oneof![Just("Org A"), Just("org a "), Just("Org B")]),
         proptest::option::of(prop_oneof![Just("end-user"), Just("agent")]),
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(name, email, ext, idents, tags, org, role, verified, as_agent)| {
-            let mut u = serde_json::Map::new();
-            if let Some(n) = name {
-                u.insert("name".into(), json!(n));
-            }
-            if let Some(e) = email {
-                u.insert("email".into(), json!(e));
-            }
-            if let Some(e) = ext {
-                u.insert("external_id".into(), json!(e));
-            }
-            if !idents.is_empty() {
-                u.insert("identities".into(), json!(idents.iter().map(|v| json!({"type": "email", "value": v})).collect::<Vec<_>>()));
-            }
-            if let Some(t) = tags {
-                u.insert("tags".into(), json!(t));
-            }
-            if let Some(o) = org {
-                u.insert("organization".into(), json!({"name": o}));
-            }
-            if let Some(r) = role {
-                u.insert("role".into(), json!(r));
-            }
-            if verified {
-                u.insert("verified".into(), json!(true));
-            }
-            (Value::Object(u), as_agent)
-        })
+        .prop_map(
+            |(name, email, ext, idents, tags, org, role, verified, as_agent)| {
+                let mut u = serde_json::Map::new();
+                if let Some(n) = name {
+                    u.insert("name".into(), json!(n));
+                }
+                if let Some(e) = email {
+                    u.insert("email".into(), json!(e));
+                }
+                if let Some(e) = ext {
+                    u.insert("external_id".into(), json!(e));
+                }
+                if !idents.is_empty() {
+                    u.insert(
+                        "identities".into(),
+                        json!(
+                            idents
+                                .iter()
+                                .map(|v| json!({"type": "email", "value": v}))
+                                .collect::<Vec<_>>()
+                        ),
+                    );
+                }
+                if let Some(t) = tags {
+                    u.insert("tags".into(), json!(t));
+                }
+                if let Some(o) = org {
+                    u.insert("organization".into(), json!({"name": o}));
+                }
+                if let Some(r) = role {
+                    u.insert("role".into(), json!(r));
+                }
+                if verified {
+                    u.insert("verified".into(), json!(true));
+                }
+                (Value::Object(u), as_agent)
+            },
+        )
 }
 
 fn items(raw: &[(Value, bool)]) -> Vec<UpsertItem> {
@@ -63,7 +81,11 @@ fn items(raw: &[(Value, bool)]) -> Vec<UpsertItem> {
         .filter_map(|(v, as_agent)| {
             let input = UserInput::from_json(v.as_object()?).ok()?;
             let role = if *as_agent { Role::Agent } else { Role::Admin };
-            Some(UpsertItem { input: Arc::new(input), actor: Actor { user_id: 1, role } })
+            Some(UpsertItem {
+                input: Arc::new(input),
+                actor: Actor { user_id: 1, role },
+                mode: Default::default(),
+            })
         })
         .collect()
 }
@@ -77,7 +99,12 @@ fn summary(o: &UpsertOutcome) -> String {
 }
 
 async fn open(dir: &tempfile::TempDir, name: &str) -> Store {
-    Store::open(&StoreOptions::new(format!("sqlite://{}/{name}.db", dir.path().display()))).await.unwrap()
+    Store::open(&StoreOptions::new(format!(
+        "sqlite://{}/{name}.db",
+        dir.path().display()
+    )))
+    .await
+    .unwrap()
 }
 
 async fn run(store: &Store, batch: Vec<UpsertItem>) -> Vec<String> {
@@ -85,7 +112,9 @@ async fn run(store: &Store, batch: Vec<UpsertItem>) -> Vec<String> {
     let out = store
         .write(move |conn| {
             let batch = batch.clone();
-            Box::pin(async move { create_or_update_batch(conn, Backend::Sqlite, &batch, NOW).await })
+            Box::pin(
+                async move { create_or_update_batch(conn, Backend::Sqlite, &batch, NOW).await },
+            )
         })
         .await
         .unwrap();

@@ -14,7 +14,11 @@ use tokio::net::TcpListener;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "deskd", version, about = "A self-hostable server for the Zendesk Support Users API")]
+#[command(
+    name = "deskd",
+    version,
+    about = "A self-hostable server for the Zendesk Support Users API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,6 +53,20 @@ struct ServeArgs {
     /// Switch every rate limit on or off (`off` for benchmarks and load tests).
     #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]
     rate_limits: OnOff,
+    /// Whether bulk user imports (create_many, create_or_update_many) are on until an admin sets
+    /// `settings.deskd.bulk_user_import` through `PUT /api/v2/account/settings`.
+    #[arg(long, env = "DESKD_BULK_IMPORT", value_enum, default_value = "on")]
+    bulk_import: OnOff,
+    /// Job workers in this process.
+    #[arg(long, env = "DESKD_JOB_WORKERS", default_value_t = 2)]
+    job_workers: usize,
+    /// Seconds a claimed job stays with a worker that makes no progress (a crashed one) before
+    /// another worker resumes it.
+    #[arg(long, env = "DESKD_JOB_LEASE_SECS", default_value_t = 30)]
+    job_lease_secs: u64,
+    /// Hours job statuses are kept.
+    #[arg(long, env = "DESKD_JOB_RETENTION_HOURS", default_value_t = 24)]
+    job_retention_hours: u64,
     /// Email of the first admin, created when the database has no admin.
     #[arg(long, env = "DESKD_ADMIN_EMAIL", hide_env_values = true)]
     admin_email: Option<String>,
@@ -64,11 +82,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DESKD_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("DESKD_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("deskd: cannot start the runtime: {e}");
@@ -92,9 +114,18 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut opts = StoreOptions::new(&args.database);
     opts.max_connections = args.db_connections;
-    let store = Store::open(&opts).await.map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;
-    let seed = AdminSeed { email: args.admin_email, token: args.admin_token, password: args.admin_password };
-    if let Some(created) = ensure_admin(&store, &seed).await.map_err(|e| format!("cannot create the first admin: {e}"))? {
+    let store = Store::open(&opts)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;
+    let seed = AdminSeed {
+        email: args.admin_email,
+        token: args.admin_token,
+        password: args.admin_password,
+    };
+    if let Some(created) = ensure_admin(&store, &seed)
+        .await
+        .map_err(|e| format!("cannot create the first admin: {e}"))?
+    {
         match created.generated_token {
             // Printed once, to stdout, for the person starting deskd; never logged.
             Some(token) => println!(
@@ -104,12 +135,23 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             None => println!("deskd created the first admin: {}", created.email),
         }
     }
-    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let config = Config { public_url: args.public_url, rate_limits: args.rate_limits == OnOff::On };
+    let config = Config {
+        public_url: args.public_url,
+        rate_limits: args.rate_limits == OnOff::On,
+        bulk_import_default: args.bulk_import == OnOff::On,
+        job_workers: args.job_workers.max(1),
+        job_lease: std::time::Duration::from_secs(args.job_lease_secs.max(1)),
+        job_retention: std::time::Duration::from_secs(args.job_retention_hours * 3600),
+    };
     let state = AppState::new(store, config, local);
     println!("deskd listening on http://{local}");
-    deskd_server::run(state, listener, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    deskd_server::run(state, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("deskd stopped");
     Ok(())
 }

@@ -43,19 +43,34 @@ fn serve(db: &str, envs: &[(&str, &str)]) -> Served {
 }
 
 /// A minimal HTTP/1.1 exchange, so this test needs no client library.
-fn http(addr: &str, method: &str, path: &str, auth: Option<&str>, body: Option<&str>) -> (u16, String) {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n"
+    );
     if let Some(a) = auth {
         req.push_str(&format!("Authorization: Basic {a}\r\n"));
     }
     let body = body.unwrap_or("");
-    req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
     s.write_all(req.as_bytes()).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, resp)
 }
 
@@ -65,7 +80,11 @@ fn basic(user: &str, secret: &str) -> String {
     let input = format!("{user}:{secret}").into_bytes();
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -79,7 +98,10 @@ fn basic(user: &str, secret: &str) -> String {
 }
 
 fn terminate(mut s: Served) -> std::process::ExitStatus {
-    let ok = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().expect("kill");
+    let ok = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(ok.success());
     s.child.wait().expect("wait")
 }
@@ -89,22 +111,52 @@ fn serve_prints_generated_admin_token_and_answers_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/deskd.db", dir.path().display());
     let s = serve(&db, &[]);
-    let created = s.lines.iter().find(|l| l.contains("API token")).expect("credentials printed");
-    let token = created.split("API token ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let created = s
+        .lines
+        .iter()
+        .find(|l| l.contains("API token"))
+        .expect("credentials printed");
+    let token = created
+        .split("API token ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let auth = basic("admin@deskd.local/token", &token);
     let (status, _) = http(&s.addr, "GET", "/healthz", None, None);
     assert_eq!(status, 200);
     let body = r#"{"user": {"name": "Cli User", "email": "cli@example.org"}}"#;
-    let (status, resp) = http(&s.addr, "POST", "/api/v2/users/create_or_update", Some(&auth), Some(body));
+    let (status, resp) = http(
+        &s.addr,
+        "POST",
+        "/api/v2/users/create_or_update",
+        Some(&auth),
+        Some(body),
+    );
     assert_eq!(status, 201, "{resp}");
-    assert!(resp.to_lowercase().contains(&format!("location: http://{}/api/v2/users/", s.addr)));
-    let (status, _) = http(&s.addr, "POST", "/api/v2/users/create_or_update.json", Some(&auth), Some(body));
+    assert!(
+        resp.to_lowercase()
+            .contains(&format!("location: http://{}/api/v2/users/", s.addr))
+    );
+    let (status, _) = http(
+        &s.addr,
+        "POST",
+        "/api/v2/users/create_or_update.json",
+        Some(&auth),
+        Some(body),
+    );
     assert_eq!(status, 200);
     assert!(terminate(s).success(), "SIGTERM exits 0");
 
     // A second start on the same database: the admin exists, nothing is printed again.
     let s = serve(&db, &[]);
-    assert!(!s.lines.iter().any(|l| l.contains("API token")), "{:?}", s.lines);
+    assert!(
+        !s.lines.iter().any(|l| l.contains("API token")),
+        "{:?}",
+        s.lines
+    );
     let (status, _) = http(&s.addr, "GET", "/api/v2/users/me", Some(&auth), None);
     assert_eq!(status, 200);
     assert!(terminate(s).success());
@@ -116,13 +168,32 @@ fn serve_takes_admin_credentials_from_the_environment() {
     let db = format!("sqlite://{}/deskd.db", dir.path().display());
     let s = serve(
         &db,
-        &[("DESKD_ADMIN_EMAIL", "boss@example.org"), ("DESKD_ADMIN_TOKEN", "env-token-123"), ("DESKD_ADMIN_PASSWORD", "env password")],
+        &[
+            ("DESKD_ADMIN_EMAIL", "boss@example.org"),
+            ("DESKD_ADMIN_TOKEN", "env-token-123"),
+            ("DESKD_ADMIN_PASSWORD", "env password"),
+        ],
     );
-    assert!(!s.lines.iter().any(|l| l.contains("env-token-123")), "a given secret is never printed");
-    let (status, resp) = http(&s.addr, "GET", "/api/v2/users/me.json", Some(&basic("boss@example.org/token", "env-token-123")), None);
+    assert!(
+        !s.lines.iter().any(|l| l.contains("env-token-123")),
+        "a given secret is never printed"
+    );
+    let (status, resp) = http(
+        &s.addr,
+        "GET",
+        "/api/v2/users/me.json",
+        Some(&basic("boss@example.org/token", "env-token-123")),
+        None,
+    );
     assert_eq!(status, 200, "{resp}");
     assert!(resp.contains(r#""role":"admin""#));
-    let (status, _) = http(&s.addr, "GET", "/api/v2/users/me.json", Some(&basic("boss@example.org", "env password")), None);
+    let (status, _) = http(
+        &s.addr,
+        "GET",
+        "/api/v2/users/me.json",
+        Some(&basic("boss@example.org", "env password")),
+        None,
+    );
     assert_eq!(status, 200);
     assert!(terminate(s).success());
 }
@@ -130,7 +201,13 @@ fn serve_takes_admin_credentials_from_the_environment() {
 #[test]
 fn bad_database_url_fails_with_a_message() {
     let out = Command::new(env!("CARGO_BIN_EXE_deskd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", "mysql://nope"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://nope",
+        ])
         .output()
         .expect("run");
     assert!(!out.status.success());

@@ -3,8 +3,14 @@ use crate::identity::IdentityRecord;
 use proptest::prelude::*;
 use serde_json::json;
 
-const ADMIN: Actor = Actor { user_id: 1, role: Role::Admin };
-const AGENT: Actor = Actor { user_id: 2, role: Role::Agent };
+const ADMIN: Actor = Actor {
+    user_id: 1,
+    role: Role::Admin,
+};
+const AGENT: Actor = Actor {
+    user_id: 2,
+    role: Role::Agent,
+};
 
 fn input(v: Value) -> UserInput {
     UserInput::from_json(v.as_object().unwrap()).unwrap()
@@ -31,7 +37,10 @@ fn existing(id: i64, role: Role, email: &str) -> (UserRecord, Vec<IdentityRecord
 fn resolve_prefers_id_then_external_id_then_email() {
     let i = input(json!({"id": 5, "external_id": "x", "email": "a@b.co"}));
     assert_eq!(resolve(&i, Some(true), Some(6), Some(7)), Target::Id(5));
-    assert_eq!(resolve(&i, Some(false), Some(6), Some(7)), Target::UnknownId);
+    assert_eq!(
+        resolve(&i, Some(false), Some(6), Some(7)),
+        Target::UnknownId
+    );
     let i = input(json!({"external_id": "x", "email": "a@b.co"}));
     assert_eq!(resolve(&i, None, Some(6), Some(7)), Target::ExternalId(6));
     assert_eq!(resolve(&i, None, None, Some(7)), Target::Email(7));
@@ -45,17 +54,36 @@ fn create_makes_email_primary_and_adds_identities() {
     let p = plan(&i, ADMIN, &Facts::default(), 10).unwrap();
     assert!(p.created);
     assert_eq!(p.user.email.as_deref(), Some("A@b.co"));
-    let got: Vec<(&str, &str, bool)> =
-        p.new_identities.iter().map(|n| (n.kind.as_str(), n.value.as_str(), n.primary)).collect();
-    assert_eq!(got, [("email", "A@b.co", true), ("email", "c@d.co", false), ("twitter", "@n", true)]);
+    let got: Vec<(&str, &str, bool)> = p
+        .new_identities
+        .iter()
+        .map(|n| (n.kind.as_str(), n.value.as_str(), n.primary))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("email", "A@b.co", true),
+            ("email", "c@d.co", false),
+            ("twitter", "@n", true)
+        ]
+    );
     assert_eq!(p.user.role, Role::EndUser);
 }
 
 #[test]
 fn create_without_name_is_invalid() {
-    let e = plan(&input(json!({"email": "a@b.co"})), ADMIN, &Facts::default(), 0).unwrap_err();
+    let e = plan(
+        &input(json!({"email": "a@b.co"})),
+        ADMIN,
+        &Facts::default(),
+        0,
+    )
+    .unwrap_err();
     let Rejection::Invalid(v) = e else { panic!() };
-    assert_eq!(v.fields[0].1.description, "Name: is too short (minimum is 1 characters)");
+    assert_eq!(
+        v.fields[0].1.description,
+        "Name: is too short (minimum is 1 characters)"
+    );
 }
 
 #[test]
@@ -66,8 +94,13 @@ fn email_owned_by_another_user_is_a_duplicate() {
         identity_owners: vec![(IdentityKey::new("email", "taken@b.co"), 2)],
         ..Facts::default()
     };
-    let Rejection::Invalid(v) = plan(&i, ADMIN, &facts, 0).unwrap_err() else { panic!() };
-    assert_eq!(v.details(), json!({"email": [{"description": "Email: taken@b.co is already being used by another user", "error": "DuplicateValue"}]}));
+    let Rejection::Invalid(v) = plan(&i, ADMIN, &facts, 0).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        v.details(),
+        json!({"email": [{"description": "Email: taken@b.co is already being used by another user", "error": "DuplicateValue"}]})
+    );
 }
 
 #[test]
@@ -76,14 +109,30 @@ fn update_adds_secondary_email_and_merges() {
     ex.0.tags = vec!["t1".into(), "t2".into()];
     ex.0.user_fields.insert("keep".into(), json!(1));
     ex.0.user_fields.insert("drop".into(), json!(2));
-    let i = input(json!({"email": "new@b.co", "tags": ["t3", "t2"], "user_fields": {"drop": null, "add": "x"}}));
-    let facts = Facts { existing: Some(ex), ..Facts::default() };
+    let i = input(
+        json!({"email": "new@b.co", "tags": ["t3", "t2"], "user_fields": {"drop": null, "add": "x"}}),
+    );
+    let facts = Facts {
+        existing: Some(ex),
+        ..Facts::default()
+    };
     let p = plan(&i, ADMIN, &facts, 200).unwrap();
     assert!(!p.created && p.changed);
     assert_eq!(p.user.email.as_deref(), Some("a@b.co"));
-    assert_eq!(p.new_identities, [NewIdentity { kind: "email".into(), value: "new@b.co".into(), verified: false, primary: false }]);
+    assert_eq!(
+        p.new_identities,
+        [NewIdentity {
+            kind: "email".into(),
+            value: "new@b.co".into(),
+            verified: false,
+            primary: false
+        }]
+    );
     assert_eq!(p.user.tags, ["t2", "t3"]);
-    assert_eq!(Value::Object(p.user.user_fields.clone()), json!({"keep": 1, "add": "x"}));
+    assert_eq!(
+        Value::Object(p.user.user_fields.clone()),
+        json!({"keep": 1, "add": "x"})
+    );
     assert_eq!(p.user.updated_at, 200);
 }
 
@@ -91,7 +140,16 @@ fn update_adds_secondary_email_and_merges() {
 fn same_body_twice_changes_nothing() {
     let ex = existing(1, Role::EndUser, "a@b.co");
     let i = input(json!({"email": "A@B.co", "name": "Old"}));
-    let p = plan(&i, ADMIN, &Facts { existing: Some(ex), ..Facts::default() }, 300).unwrap();
+    let p = plan(
+        &i,
+        ADMIN,
+        &Facts {
+            existing: Some(ex),
+            ..Facts::default()
+        },
+        300,
+    )
+    .unwrap();
     assert!(!p.changed);
     assert_eq!(p.user.updated_at, 100);
 }
@@ -99,18 +157,47 @@ fn same_body_twice_changes_nothing() {
 #[test]
 fn agents_touch_end_users_only() {
     let create_agent = input(json!({"name": "N", "role": "agent"}));
-    assert_eq!(plan(&create_agent, AGENT, &Facts::default(), 0), Err(Rejection::Forbidden));
+    assert_eq!(
+        plan(&create_agent, AGENT, &Facts::default(), 0),
+        Err(Rejection::Forbidden)
+    );
     let custom = input(json!({"name": "N", "custom_role_id": 3}));
-    assert_eq!(plan(&custom, AGENT, &Facts::default(), 0), Err(Rejection::Forbidden));
-    let touch_admin = Facts { existing: Some(existing(1, Role::Admin, "a@b.co")), ..Facts::default() };
-    assert_eq!(plan(&input(json!({"name": "x"})), AGENT, &touch_admin, 0), Err(Rejection::Forbidden));
-    let end_user = Facts { existing: Some(existing(1, Role::EndUser, "a@b.co")), ..Facts::default() };
-    assert!(plan(&input(json!({"name": "x", "role": "end-user"})), AGENT, &end_user, 0).is_ok());
+    assert_eq!(
+        plan(&custom, AGENT, &Facts::default(), 0),
+        Err(Rejection::Forbidden)
+    );
+    let touch_admin = Facts {
+        existing: Some(existing(1, Role::Admin, "a@b.co")),
+        ..Facts::default()
+    };
+    assert_eq!(
+        plan(&input(json!({"name": "x"})), AGENT, &touch_admin, 0),
+        Err(Rejection::Forbidden)
+    );
+    let end_user = Facts {
+        existing: Some(existing(1, Role::EndUser, "a@b.co")),
+        ..Facts::default()
+    };
+    assert!(
+        plan(
+            &input(json!({"name": "x", "role": "end-user"})),
+            AGENT,
+            &end_user,
+            0
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn end_user_with_custom_role_becomes_agent() {
-    let p = plan(&input(json!({"name": "N", "role": "end-user", "custom_role_id": "7"})), ADMIN, &Facts::default(), 0).unwrap();
+    let p = plan(
+        &input(json!({"name": "N", "role": "end-user", "custom_role_id": "7"})),
+        ADMIN,
+        &Facts::default(),
+        0,
+    )
+    .unwrap();
     assert_eq!(p.user.role, Role::Agent);
     assert_eq!(p.user.custom_role_id, Some(7));
     assert_eq!(p.user.ticket_restriction, None);
@@ -119,16 +206,46 @@ fn end_user_with_custom_role_becomes_agent() {
 #[test]
 fn organization_id_wins_over_name_and_unknown_id_is_invalid() {
     let i = input(json!({"name": "N", "organization_id": 5, "organization": {"name": "Acme"}}));
-    let p = plan(&i, ADMIN, &Facts { organization_exists: Some(true), ..Facts::default() }, 0).unwrap();
+    let p = plan(
+        &i,
+        ADMIN,
+        &Facts {
+            organization_exists: Some(true),
+            ..Facts::default()
+        },
+        0,
+    )
+    .unwrap();
     assert_eq!(p.user.organization_id, Some(5));
     assert_eq!(p.create_organization, None);
-    let e = plan(&i, ADMIN, &Facts { organization_exists: Some(false), ..Facts::default() }, 0).unwrap_err();
+    let e = plan(
+        &i,
+        ADMIN,
+        &Facts {
+            organization_exists: Some(false),
+            ..Facts::default()
+        },
+        0,
+    )
+    .unwrap_err();
     assert!(matches!(e, Rejection::Invalid(v) if v.fields[0].0 == "organization_id"));
     let by_name = input(json!({"name": "N", "organization": {"name": " Acme "}}));
     let p = plan(&by_name, ADMIN, &Facts::default(), 0).unwrap();
     assert_eq!(p.create_organization.as_deref(), Some("Acme"));
-    let p = plan(&by_name, ADMIN, &Facts { organization_by_name: Some(9), ..Facts::default() }, 0).unwrap();
-    assert_eq!((p.user.organization_id, p.create_organization), (Some(9), None));
+    let p = plan(
+        &by_name,
+        ADMIN,
+        &Facts {
+            organization_by_name: Some(9),
+            ..Facts::default()
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        (p.user.organization_id, p.create_organization),
+        (Some(9), None)
+    );
 }
 
 fn email() -> impl Strategy<Value = String> {

@@ -8,7 +8,10 @@ use serde_json::json;
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
-on_both_backends!(fifty_concurrent_upserts_of_one_new_email_make_one_user, concurrent_upserts_of_one_external_id_make_one_user);
+on_both_backends!(
+    fifty_concurrent_upserts_of_one_new_email_make_one_user,
+    concurrent_upserts_of_one_external_id_make_one_user
+);
 
 async fn race(app: Arc<TestApp>, bodies: Vec<serde_json::Value>) -> Vec<(StatusCode, i64)> {
     let mut tasks = Vec::new();
@@ -29,16 +32,30 @@ async fn race(app: Arc<TestApp>, bodies: Vec<serde_json::Value>) -> Vec<(StatusC
 
 async fn fifty_concurrent_upserts_of_one_new_email_make_one_user(app: TestApp) {
     let app = Arc::new(app);
-    let cases = ["race@example.org", "RACE@example.org", "Race@Example.org", " race@EXAMPLE.ORG "];
-    let bodies = (0..50).map(|i| json!({"name": format!("Racer {i}"), "email": cases[i % cases.len()]})).collect();
+    let cases = [
+        "race@example.org",
+        "RACE@example.org",
+        "Race@Example.org",
+        " race@EXAMPLE.ORG ",
+    ];
+    let bodies = (0..50)
+        .map(|i| json!({"name": format!("Racer {i}"), "email": cases[i % cases.len()]}))
+        .collect();
     let results = race(app.clone(), bodies).await;
-    let created = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
     let updated = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert_eq!((created, updated), (1, 49));
     let first = results[0].1;
     assert!(results.iter().all(|(_, id)| *id == first));
     assert_eq!(app.count_users().await, 2);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM identities WHERE value_norm = 'race@example.org'").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM identities WHERE value_norm = 'race@example.org'")
+            .await,
+        1
+    );
 }
 
 async fn concurrent_upserts_of_one_external_id_make_one_user(app: TestApp) {
@@ -47,6 +64,12 @@ async fn concurrent_upserts_of_one_external_id_make_one_user(app: TestApp) {
         .map(|i| json!({"name": format!("Ext {i}"), "external_id": if i % 2 == 0 { "EXT-RACE" } else { "ext-race" }}))
         .collect();
     let results = race(app.clone(), bodies).await;
-    assert_eq!(results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count(),
+        1
+    );
     assert_eq!(app.count_users().await, 2);
 }

@@ -37,7 +37,8 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// Where the PostgreSQL tests make their schemas (the `test` database of the local server).
 pub fn pg_url() -> String {
-    std::env::var("DESKD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("DESKD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 pub struct TestApp {
@@ -87,21 +88,41 @@ impl Auth {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, Config { public_url: None, rate_limits: false }).await
+        Self::spawn_with(
+            backend,
+            Config {
+                rate_limits: false,
+                job_lease: std::time::Duration::from_secs(2),
+                ..Config::default()
+            },
+        )
+        .await
     }
 
     pub async fn spawn_with(backend: Backend, config: Config) -> TestApp {
         let (db_url, dir, pg_schema) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                (format!("sqlite://{}/deskd.db", dir.path().display()), Some(dir), None)
+                (
+                    format!("sqlite://{}/deskd.db", dir.path().display()),
+                    Some(dir),
+                    None,
+                )
             }
             Backend::Postgres => {
                 let schema = format!("deskd_t_{}", random_suffix());
-                let mut conn = sqlx::PgConnection::connect(&pg_url()).await.expect("PostgreSQL at DESKD_TEST_PG_URL");
-                conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");
+                let mut conn = sqlx::PgConnection::connect(&pg_url())
+                    .await
+                    .expect("PostgreSQL at DESKD_TEST_PG_URL");
+                conn.execute(format!("CREATE SCHEMA {schema}").as_str())
+                    .await
+                    .expect("create schema");
                 let sep = if pg_url().contains('?') { '&' } else { '?' };
-                (format!("{}{sep}options=-c%20search_path%3D{schema}", pg_url()), None, Some(schema))
+                (
+                    format!("{}{sep}options=-c%20search_path%3D{schema}", pg_url()),
+                    None,
+                    Some(schema),
+                )
             }
         };
         let mut opts = StoreOptions::new(&db_url);
@@ -113,7 +134,9 @@ impl TestApp {
             password: Some(ADMIN_PASSWORD.into()),
         };
         ensure_admin(&store, &seed).await.expect("first admin");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = AppState::new(store, config, addr);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -124,16 +147,37 @@ impl TestApp {
             .await
             .expect("server");
         });
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        TestApp { backend, addr, db_url, client, shutdown: Some(tx), server: Some(server), _dir: dir, pg_schema }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        TestApp {
+            backend,
+            addr,
+            db_url,
+            client,
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+            pg_schema,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn send(&self, method: Method, path: &str, auth: &Auth, body: Option<Vec<u8>>) -> Resp {
-        let mut req = self.client.request(method, self.url(path)).header("Accept", "application/json");
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("Accept", "application/json");
         req = match auth {
             Auth::None => req,
             Auth::Token(email, token) => req.basic_auth(format!("{email}/token"), Some(token)),
@@ -149,7 +193,12 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
@@ -157,7 +206,13 @@ impl TestApp {
     }
 
     pub async fn post_as(&self, auth: &Auth, path: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, auth, Some(serde_json::to_vec(&body).unwrap())).await
+        self.send(
+            Method::POST,
+            path,
+            auth,
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -170,12 +225,15 @@ impl TestApp {
 
     /// create_or_update as the admin.
     pub async fn upsert(&self, user: Value) -> Resp {
-        self.post("/api/v2/users/create_or_update", json!({ "user": user })).await
+        self.post("/api/v2/users/create_or_update", json!({ "user": user }))
+            .await
     }
 
     /// Creates a user with `role` and returns its id.
     pub async fn make_user(&self, name: &str, email: &str, role: &str) -> i64 {
-        let r = self.upsert(json!({"name": name, "email": email, "role": role, "verified": true})).await;
+        let r = self
+            .upsert(json!({"name": name, "email": email, "role": role, "verified": true}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.body["user"]["id"].as_i64().unwrap()
     }
@@ -184,9 +242,16 @@ impl TestApp {
     /// of the first row: the independent check that a failed request wrote nothing.
     pub async fn scalar(&self, sql: &str) -> i64 {
         sqlx::any::install_default_drivers();
-        let url = if self.backend == Backend::Sqlite { format!("{}?mode=ro", self.db_url) } else { self.db_url.clone() };
+        let url = if self.backend == Backend::Sqlite {
+            format!("{}?mode=ro", self.db_url)
+        } else {
+            self.db_url.clone()
+        };
         let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
-        let row: (i64,) = sqlx::query_as(sql).fetch_one(&mut conn).await.expect("query");
+        let row: (i64,) = sqlx::query_as(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query");
         let _ = conn.close().await;
         row.0
     }
@@ -216,10 +281,15 @@ impl Drop for TestApp {
         if let Some(schema) = self.pg_schema.take() {
             // Drop runs outside async context; a short-lived thread with its own runtime cleans up.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("rt");
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_url()).await {
-                        let _ = conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await;
+                        let _ = conn
+                            .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                            .await;
                     }
                 });
             })
@@ -231,5 +301,7 @@ impl Drop for TestApp {
 fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..12).map(|_| (b'a' + rng.gen_range(0..26)) as char).collect()
+    (0..12)
+        .map(|_| (b'a' + rng.gen_range(0..26)) as char)
+        .collect()
 }

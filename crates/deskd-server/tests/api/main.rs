@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod bulk;
 mod concurrency;
 mod create_or_update;
 mod server;

@@ -6,7 +6,10 @@ use serde_json::json;
 use crate::helpers::{Auth, Backend, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(healthz_answers_once_the_database_does, unknown_routes_are_invalid_endpoint);
+on_both_backends!(
+    healthz_answers_once_the_database_does,
+    unknown_routes_are_invalid_endpoint
+);
 
 async fn healthz_answers_once_the_database_does(app: TestApp) {
     let r = app.get_as(&Auth::None, "/healthz").await;
@@ -15,18 +18,34 @@ async fn healthz_answers_once_the_database_does(app: TestApp) {
 }
 
 async fn unknown_routes_are_invalid_endpoint(app: TestApp) {
-    for (method, path) in [(Method::GET, "/api/v2/nope"), (Method::GET, "/api/v2/users/1/nope.json"), (Method::DELETE, "/api/v2/users/create_or_update")] {
+    for (method, path) in [
+        (Method::GET, "/api/v2/nope"),
+        (Method::GET, "/api/v2/users/1/nope.json"),
+        (Method::DELETE, "/api/v2/users/create_or_update"),
+    ] {
         let r = app.send(method, path, &Auth::admin(), None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(r.body, json!({"error": "InvalidEndpoint", "description": "Not found"}));
+        assert_eq!(
+            r.body,
+            json!({"error": "InvalidEndpoint", "description": "Not found"})
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_url_builds_absolute_urls() {
-    let config = deskd_server::Config { public_url: Some("https://help.example.com/".into()), rate_limits: false };
+    let config = deskd_server::Config {
+        public_url: Some("https://help.example.com/".into()),
+        rate_limits: false,
+        ..deskd_server::Config::default()
+    };
     let app = TestApp::spawn_with(Backend::Sqlite, config).await;
-    let r = app.upsert(json!({"name": "P", "email": "p@example.org"})).await;
+    let r = app
+        .upsert(json!({"name": "P", "email": "p@example.org"}))
+        .await;
     let id = r.body["user"]["id"].as_i64().unwrap();
-    assert_eq!(r.header("location").unwrap(), format!("https://help.example.com/api/v2/users/{id}.json"));
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("https://help.example.com/api/v2/users/{id}.json")
+    );
 }

@@ -1,0 +1,291 @@
+//! Bulk user endpoints: each stores a job (answered 200 with a queued `job_status`) that the
+//! workers in `worker` complete. `create_or_update_many`, `create_many`, `update_many` (both forms).
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use deskd_model::job::{JobKind, JobRecord};
+use deskd_model::role::Actor;
+use deskd_model::time;
+use deskd_store::jobs;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::account::bulk_import_enabled;
+use crate::auth::{Staff, digest};
+use crate::error::ApiError;
+use crate::extract::{BaseUrl, JsonObject, require_object};
+use crate::respond::{json_response, ok, too_many_requests};
+
+/// Items one bulk call may carry.
+pub const MAX_ITEMS: usize = 100;
+/// Jobs an account may have queued or working at once.
+pub const MAX_ACTIVE_JOBS: i64 = 30;
+/// How long an `Idempotency-Key` replays its first response.
+pub const IDEMPOTENCY_WINDOW_SECS: i64 = 2 * 60 * 60;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v2/users/create_or_update_many",
+            post(create_or_update_many),
+        )
+        .route("/api/v2/users/create_many", post(create_many))
+        .route("/api/v2/users/update_many", put(update_many))
+}
+
+async fn create_or_update_many(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let items = users_array(&body, true)?;
+    if !bulk_import_enabled(&app).await? {
+        return Err(bulk_import_disabled());
+    }
+    submit(
+        &app,
+        &base,
+        &headers,
+        &body,
+        JobKind::CreateOrUpdateMany,
+        caller.actor(),
+        items,
+    )
+    .await
+}
+
+async fn create_many(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let items = users_array(&body, true)?;
+    if !bulk_import_enabled(&app).await? {
+        return Err(bulk_import_disabled());
+    }
+    submit(
+        &app,
+        &base,
+        &headers,
+        &body,
+        JobKind::CreateMany,
+        caller.actor(),
+        items,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct UpdateManyQuery {
+    ids: Option<String>,
+    external_ids: Option<String>,
+}
+
+/// `PUT /users/update_many?ids=1,2` (or `external_ids=`) with one `user` applied to each, or
+/// `PUT /users/update_many` with `users`, each naming its user by `id` or `external_id`.
+async fn update_many(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    Query(q): Query<UpdateManyQuery>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let list = match (&q.ids, &q.external_ids) {
+        (Some(ids), _) => Some(("id", ids)),
+        (None, Some(ext)) => Some(("external_id", ext)),
+        (None, None) => None,
+    };
+    let items = match list {
+        Some((key, raw)) => {
+            let values: Vec<&str> = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect();
+            if values.is_empty() {
+                return Err(ApiError::bad_request(
+                    "InvalidValue",
+                    format!("{key}s must list at least one value"),
+                ));
+            }
+            if values.len() > MAX_ITEMS {
+                return Err(generic_too_many());
+            }
+            let user = require_object(&body, "user")?;
+            values
+                .into_iter()
+                .map(|v| {
+                    let mut item = user.clone();
+                    item.insert(key.to_owned(), json!(v));
+                    Value::Object(item)
+                })
+                .collect()
+        }
+        None => users_array(&body, false)?,
+    };
+    submit(
+        &app,
+        &base,
+        &headers,
+        &body,
+        JobKind::UpdateMany,
+        caller.actor(),
+        items,
+    )
+    .await
+}
+
+/// The `users` array of a bulk body: present, an array, 1 to 100 items.
+fn users_array(body: &Map<String, Value>, creating: bool) -> Result<Vec<Value>, ApiError> {
+    match body.get("users") {
+        None | Some(Value::Null) => Err(ApiError::bad_request(
+            "ParameterMissing",
+            "param is missing or the value is empty: users",
+        )),
+        Some(Value::Array(items)) if items.is_empty() => Err(ApiError::bad_request(
+            "ParameterMissing",
+            "param is missing or the value is empty: users",
+        )),
+        Some(Value::Array(items)) if items.len() > MAX_ITEMS => Err(if creating {
+            ApiError::Raw(
+                axum::http::StatusCode::BAD_REQUEST,
+                json!({"error": "TooManyValues", "description": "Maximum 100 users may be created per call"}),
+            )
+        } else {
+            generic_too_many()
+        }),
+        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(_) => Err(ApiError::bad_request(
+            "InvalidParameter",
+            "users must be an array",
+        )),
+    }
+}
+
+fn generic_too_many() -> ApiError {
+    ApiError::Raw(
+        axum::http::StatusCode::BAD_REQUEST,
+        json!({"error": "TooManyValues", "description": "Parameter  cannot specify more than 100 values", "max_count": 100}),
+    )
+}
+
+fn bulk_import_disabled() -> ApiError {
+    ApiError::Raw(
+        axum::http::StatusCode::FORBIDDEN,
+        json!({"error": "Forbidden", "description": "Bulk user imports are not enabled for this account"}),
+    )
+}
+
+enum Submitted {
+    Job(JobRecord),
+    Replay(String),
+    KeyReused,
+    TooManyJobs,
+}
+
+/// A new job id: `V3-` and 32 lowercase hex digits, as Zendesk's.
+fn new_job_id() -> String {
+    use rand::Rng;
+    let n: u128 = rand::thread_rng().r#gen();
+    format!("V3-{n:032x}")
+}
+
+async fn submit(
+    app: &AppState,
+    base: &str,
+    headers: &HeaderMap,
+    body: &Map<String, Value>,
+    kind: JobKind,
+    actor: Actor,
+    items: Vec<Value>,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let key = key.map(|k| format!("{}:{k}", kind.as_str()));
+    let request_digest = digest(&format!(
+        "{}:{}",
+        kind.as_str(),
+        Value::Object(body.clone())
+    ));
+    let total = items.len() as i64;
+    let payload = Value::Array(items).to_string();
+    let id = new_job_id();
+    let now = time::now();
+    let base_owned = base.to_owned();
+    let outcome = app
+        .store
+        .write(move |conn| {
+            let (key, request_digest, payload, id, base) = (
+                key.clone(),
+                request_digest.clone(),
+                payload.clone(),
+                id.clone(),
+                base_owned.clone(),
+            );
+            Box::pin(async move {
+                let window = now - IDEMPOTENCY_WINDOW_SECS;
+                if let Some(k) = &key {
+                    if let Some((seen_digest, response)) =
+                        jobs::idempotency_get(conn, k, window).await?
+                    {
+                        return Ok(if seen_digest == request_digest {
+                            Submitted::Replay(response)
+                        } else {
+                            Submitted::KeyReused
+                        });
+                    }
+                }
+                if jobs::active_count(conn).await? >= MAX_ACTIVE_JOBS {
+                    return Ok(Submitted::TooManyJobs);
+                }
+                let job = jobs::insert(conn, &id, kind, total, actor, &payload, now).await?;
+                if let Some(k) = &key {
+                    let response = json!({"job_status": job.to_wire(&base, None)}).to_string();
+                    jobs::idempotency_put(conn, k, &request_digest, &response, now, window).await?;
+                }
+                Ok(Submitted::Job(job))
+            })
+        })
+        .await?;
+    let lookup = |resp: &mut Response, v: &'static str| {
+        if headers.contains_key("idempotency-key") {
+            resp.headers_mut()
+                .insert("x-idempotency-lookup", HeaderValue::from_static(v));
+        }
+    };
+    match outcome {
+        Submitted::Job(job) => {
+            app.jobs_notify.notify_one();
+            let mut resp = ok(&json!({"job_status": job.to_wire(base, None)}));
+            lookup(&mut resp, "miss");
+            Ok(resp)
+        }
+        Submitted::Replay(stored) => {
+            let value: Value = serde_json::from_str(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let mut resp = json_response(axum::http::StatusCode::OK, &value);
+            lookup(&mut resp, "hit");
+            Ok(resp)
+        }
+        Submitted::KeyReused => Err(ApiError::Raw(
+            axum::http::StatusCode::BAD_REQUEST,
+            json!({"error": "IdempotentRequestError", "description": "This Idempotency-Key was already used with a different request body"}),
+        )),
+        Submitted::TooManyJobs => Ok(too_many_requests(
+            5,
+            "Too many jobs are queued or running for this account (at most 30). Wait for one to complete, then retry.",
+        )
+        .into_response()),
+    }
+}

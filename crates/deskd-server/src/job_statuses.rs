@@ -1,0 +1,159 @@
+//! `/api/v2/job_statuses`: show, list (newest first, cursor pagination), show_many.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use base64::Engine;
+use deskd_model::job::{COMPLETED, FAILED, JobRecord};
+use deskd_model::time;
+use deskd_store::{Conn, jobs};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Staff;
+use crate::error::ApiError;
+use crate::extract::BaseUrl;
+use crate::respond::ok;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/job_statuses", get(list))
+        .route("/api/v2/job_statuses/show_many", get(show_many))
+        .route("/api/v2/job_statuses/{id}", get(show))
+}
+
+fn not_before(app: &AppState) -> i64 {
+    time::now() - app.config.job_retention.as_secs() as i64
+}
+
+/// The wire object, with `results` once the job has finished.
+async fn wire(conn: &mut Conn, base: &str, job: &JobRecord) -> Result<Value, ApiError> {
+    let results = if job.status == COMPLETED || job.status == FAILED {
+        Some(jobs::results(conn, &job.id).await?)
+    } else {
+        None
+    };
+    Ok(serde_json::to_value(job.to_wire(base, results))
+        .map_err(|e| ApiError::Internal(e.to_string()))?)
+}
+
+async fn show(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut conn = app.store.reader().await?;
+    let job = jobs::load(&mut conn, &id, not_before(&app))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(ok(
+        &json!({"job_status": wire(&mut conn, &base, &job).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ManyQuery {
+    ids: Option<String>,
+}
+
+async fn show_many(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(q): Query<ManyQuery>,
+) -> Result<Response, ApiError> {
+    let ids: Vec<String> = q
+        .ids
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if ids.len() > 100 {
+        return Err(ApiError::Raw(
+            axum::http::StatusCode::BAD_REQUEST,
+            json!({"error": "TooManyValues", "description": "Parameter ids cannot specify more than 100 values", "max_count": 100}),
+        ));
+    }
+    let mut conn = app.store.reader().await?;
+    let mut out = Vec::new();
+    for job in jobs::load_many(&mut conn, &ids, not_before(&app)).await? {
+        out.push(wire(&mut conn, &base, &job).await?);
+    }
+    Ok(ok(&json!({"job_statuses": out})))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(rename = "page[size]")]
+    size: Option<String>,
+    #[serde(rename = "page[after]")]
+    after: Option<String>,
+}
+
+fn encode_cursor(job: &JobRecord) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}:{}", job.created_at, job.id))
+}
+
+fn decode_cursor(raw: &str) -> Option<(i64, String)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
+    let s = String::from_utf8(bytes).ok()?;
+    let (created, id) = s.split_once(':')?;
+    Some((created.parse().ok()?, id.to_owned()))
+}
+
+/// Newest first; cursor pagination with the empty terminal page link-following clients stop on.
+async fn list(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let size: i64 = match q.size.as_deref() {
+        None => 100,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "InvalidPaginationParameter",
+                    "page[size] must be between 1 and 100",
+                )
+            })?,
+    };
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
+            ApiError::bad_request(
+                "InvalidPaginationParameter",
+                "page[after] is not a valid cursor",
+            )
+        })?),
+    };
+    let mut conn = app.store.reader().await?;
+    let mut page = jobs::list(&mut conn, after, size + 1, not_before(&app)).await?;
+    let has_more = page.len() as i64 > size;
+    page.truncate(size as usize);
+    let mut out = Vec::new();
+    for job in &page {
+        out.push(wire(&mut conn, &base, job).await?);
+    }
+    let after_cursor = page.last().map(encode_cursor);
+    let before_cursor = page.first().map(encode_cursor);
+    let next = after_cursor
+        .as_ref()
+        .map(|c| format!("{base}/job_statuses.json?page%5Bafter%5D={c}&page%5Bsize%5D={size}"));
+    Ok(ok(&json!({
+        "job_statuses": out,
+        "meta": {"has_more": has_more, "after_cursor": after_cursor, "before_cursor": before_cursor},
+        "links": {"prev": null, "next": next},
+    })))
+}

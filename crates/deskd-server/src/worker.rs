@@ -1,0 +1,227 @@
+//! Job workers: claim a job with a lease, run its items in chunks, finish it.
+//!
+//! Each chunk's upserts, its result entries and the job's progress commit in one transaction,
+//! guarded by the lease (a worker that lost its lease writes nothing). A job whose worker died is
+//! claimed again once its lease runs out and resumes after its last committed chunk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deskd_model::input::UserInput;
+use deskd_model::job::{ItemOutcome, JobKind, completed_message, result_entry};
+use deskd_model::time;
+use deskd_store::jobs::{self, Claimed};
+use deskd_store::upsert::{Mode, UpsertItem, Upserted, create_or_update_batch};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+
+/// Items committed together.
+const CHUNK: usize = 25;
+/// How often an idle worker looks for jobs submitted to other replicas.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Starts the workers and the retention sweeper; they stop when `stop` turns true.
+pub fn spawn(app: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let mut handles = Vec::new();
+    let tag: u32 = rand::random();
+    for n in 0..app.config.job_workers {
+        let owner = format!(
+            "{}-{}-{tag:08x}-{n}",
+            std::process::id(),
+            app.local_addr.port()
+        );
+        handles.push(tokio::spawn(work(app.clone(), owner, stop.clone())));
+    }
+    handles.push(tokio::spawn(sweep(app, stop)));
+    handles
+}
+
+async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let now = time::now();
+        let lease_until = now + app.config.job_lease.as_secs() as i64;
+        let backend = app.store.backend();
+        let owner_c = owner.clone();
+        let claimed = app
+            .store
+            .write(move |conn| {
+                let owner = owner_c.clone();
+                Box::pin(async move { jobs::claim(conn, backend, &owner, now, lease_until).await })
+            })
+            .await;
+        match claimed {
+            Ok(Some(job)) => {
+                let id = job.job.id.clone();
+                if let Err(e) = run(&app, &owner, job).await {
+                    tracing::warn!(job = %id, error = %e, "job interrupted; it will be resumed when its lease runs out");
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    () = app.jobs_notify.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming a job failed");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// Reads one item: the upsert to run, or why it cannot run.
+fn read_item(
+    kind: JobKind,
+    actor: deskd_model::role::Actor,
+    item: &Value,
+) -> Result<UpsertItem, ItemOutcome> {
+    let Value::Object(obj) = item else {
+        return Err(ItemOutcome::Invalid(
+            "Each user must be a JSON object".to_owned(),
+        ));
+    };
+    let input = UserInput::from_json(obj)
+        .map_err(|v| ItemOutcome::Failed(deskd_model::Rejection::Invalid(v)))?;
+    let mode = match kind {
+        JobKind::CreateOrUpdateMany => Mode::CreateOrUpdate,
+        JobKind::CreateMany => Mode::CreateOnly,
+        JobKind::UpdateMany => Mode::UpdateOnly,
+    };
+    Ok(UpsertItem {
+        input: Arc::new(input),
+        actor,
+        mode,
+    })
+}
+
+async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate::ApiError> {
+    let Claimed {
+        job,
+        actor,
+        payload,
+    } = claimed;
+    let items: Arc<Vec<Value>> = Arc::new(
+        serde_json::from_str(&payload).map_err(|e| crate::ApiError::Internal(e.to_string()))?,
+    );
+    let total = items.len();
+    let mut start = usize::try_from(job.progress.unwrap_or(0))
+        .unwrap_or(0)
+        .min(total);
+    let backend = app.store.backend();
+    loop {
+        let end = (start + CHUNK).min(total);
+        let done = end == total;
+        let now = time::now();
+        let lease_until = now + app.config.job_lease.as_secs() as i64;
+        let message = if done {
+            completed_message(now)
+        } else {
+            job.kind.progress_message(end as i64)
+        };
+        let (items_c, id, owner_c, kind) =
+            (items.clone(), job.id.clone(), owner.to_owned(), job.kind);
+        let step = app
+            .store
+            .write(move |conn| {
+                let (items, id, owner, message) = (
+                    items_c.clone(),
+                    id.clone(),
+                    owner_c.clone(),
+                    message.clone(),
+                );
+                Box::pin(async move {
+                    if !jobs::advance(
+                        conn,
+                        &id,
+                        &owner,
+                        end as i64,
+                        &message,
+                        done,
+                        now,
+                        lease_until,
+                    )
+                    .await?
+                    {
+                        return Ok(None);
+                    }
+                    let mut outcomes: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
+                    let mut batch = Vec::new();
+                    for item in &items[start..end] {
+                        match read_item(kind, actor, item) {
+                            Ok(u) => {
+                                outcomes.push(None);
+                                batch.push(u);
+                            }
+                            Err(o) => outcomes.push(Some(o)),
+                        }
+                    }
+                    let result = create_or_update_batch(conn, backend, &batch, now).await?;
+                    let mut ran = result.outcomes.into_iter();
+                    let mut entries = Vec::with_capacity(outcomes.len());
+                    for (offset, slot) in outcomes.into_iter().enumerate() {
+                        let outcome = match slot {
+                            Some(o) => o,
+                            None => match ran.next() {
+                                Some(Ok(Upserted::Created(u))) => ItemOutcome::Created(u.id),
+                                Some(Ok(Upserted::Updated(u))) => ItemOutcome::Updated(u.id),
+                                Some(Err(r)) => ItemOutcome::Failed(r),
+                                None => ItemOutcome::Invalid("not processed".to_owned()),
+                            },
+                        };
+                        let index = start + offset;
+                        entries.push((
+                            index as i64,
+                            result_entry(kind, index, &items[index], &outcome),
+                        ));
+                    }
+                    jobs::insert_results(conn, &id, &entries).await?;
+                    Ok(Some(result.credentials_changed))
+                })
+            })
+            .await?;
+        match step {
+            None => {
+                tracing::info!(job = %job.id, "lease lost; another worker has the job");
+                return Ok(());
+            }
+            Some(changed) => {
+                if changed {
+                    app.store.credentials_changed();
+                }
+            }
+        }
+        if done {
+            return Ok(());
+        }
+        start = end;
+    }
+}
+
+/// Deletes expired jobs and idempotency keys, at start and every minute.
+async fn sweep(app: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let now = time::now();
+        let jobs_before = now - app.config.job_retention.as_secs() as i64;
+        let keys_before = now - crate::bulk::IDEMPOTENCY_WINDOW_SECS;
+        let purged = app
+            .store
+            .write(move |conn| {
+                Box::pin(async move { jobs::purge(conn, jobs_before, keys_before).await })
+            })
+            .await;
+        match purged {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "purged expired jobs"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging expired jobs failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
