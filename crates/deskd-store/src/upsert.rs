@@ -68,7 +68,8 @@ struct Working {
     new_users: Vec<i64>,
     dirty_users: Vec<i64>,
     new_identities: Vec<(i64, NewIdentity)>,
-    verify_primary: Vec<(i64, bool)>,
+    /// Existing identities whose verified flag changes: (identity id, verified).
+    verify_identities: Vec<(i64, bool)>,
     /// An existing user's role, suspension or activity changed: cached logins must be re-checked.
     credentials_changed: bool,
 }
@@ -235,13 +236,17 @@ fn apply(
         w.new_identities.push((user.id, n.clone()));
     }
     if let Some(v) = plan.verify_primary {
-        for i in identities
-            .iter_mut()
-            .filter(|i| i.kind == "email" && i.primary)
-        {
+        // Only the identities the user has at this point of the batch change.
+        for i in identities.iter_mut().filter(|i| i.kind == "email" && i.primary) {
             i.verified = v;
+            if i.id > 0 {
+                w.verify_identities.push((i.id, v));
+            } else if let Some((_, pending)) =
+                w.new_identities.iter_mut().find(|(uid, n)| *uid == user.id && n.kind == "email" && n.value == i.value)
+            {
+                pending.verified = v;
+            }
         }
-        w.verify_primary.push((user.id, v));
     }
     let new_ext = user.external_id.as_deref().map(normalize);
     if new_ext != old_ext {
@@ -314,8 +319,8 @@ async fn write(
         .map(|(uid, n)| (fix(*uid), n.clone()))
         .collect();
     users::insert_identities(conn, &identities, now).await?;
-    for (uid, v) in &w.verify_primary {
-        users::set_primary_email_verified(conn, fix(*uid), *v, now).await?;
+    for (identity_id, v) in &w.verify_identities {
+        users::set_identity_verified(conn, *identity_id, *v, now).await?;
     }
     for outcome in outcomes.iter_mut() {
         if let Ok(Upserted::Created(u) | Upserted::Updated(u)) = outcome {

@@ -402,21 +402,14 @@ pub async fn insert_identity(
         .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
-/// Sets the verified flag of a user's primary email identity.
-pub async fn set_primary_email_verified(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    verified: bool,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE identities SET verified = $1, updated_at = $2 WHERE user_id = $3 AND type = 'email' AND is_primary = 1 AND verified <> $1",
-    )
-    .bind(b(verified))
-    .bind(now)
-    .bind(user_id)
-    .execute(conn)
-    .await?;
+/// Sets an identity's verified flag.
+pub async fn set_identity_verified(conn: &mut AnyConnection, identity_id: i64, verified: bool, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE identities SET verified = $1, updated_at = $2 WHERE id = $3")
+        .bind(b(verified))
+        .bind(now)
+        .bind(identity_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
