@@ -237,12 +237,17 @@ fn apply(
     }
     if let Some(v) = plan.verify_primary {
         // Only the identities the user has at this point of the batch change.
-        for i in identities.iter_mut().filter(|i| i.kind == "email" && i.primary) {
+        for i in identities
+            .iter_mut()
+            .filter(|i| i.kind == "email" && i.primary)
+        {
             i.verified = v;
             if i.id > 0 {
                 w.verify_identities.push((i.id, v));
-            } else if let Some((_, pending)) =
-                w.new_identities.iter_mut().find(|(uid, n)| *uid == user.id && n.kind == "email" && n.value == i.value)
+            } else if let Some((_, pending)) = w
+                .new_identities
+                .iter_mut()
+                .find(|(uid, n)| *uid == user.id && n.kind == "email" && n.value == i.value)
             {
                 pending.verified = v;
             }

@@ -403,7 +403,12 @@ pub async fn insert_identity(
 }
 
 /// Sets an identity's verified flag.
-pub async fn set_identity_verified(conn: &mut AnyConnection, identity_id: i64, verified: bool, now: i64) -> Result<(), StoreError> {
+pub async fn set_identity_verified(
+    conn: &mut AnyConnection,
+    identity_id: i64,
+    verified: bool,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE identities SET verified = $1, updated_at = $2 WHERE id = $3")
         .bind(b(verified))
         .bind(now)

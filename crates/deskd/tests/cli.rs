@@ -213,3 +213,185 @@ fn bad_database_url_fails_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database url"));
 }
+
+/// The JSON body of an HTTP response.
+fn json_body(resp: &str) -> String {
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+fn field<'a>(body: &'a str, key: &str) -> Vec<&'a str> {
+    // Values of `"key":"..."` (strings) in a compact JSON text; enough for ids and statuses.
+    body.match_indices(&format!("\"{key}\":\""))
+        .map(|(i, m)| {
+            let rest = &body[i + m.len()..];
+            &rest[..rest.find('"').unwrap_or(0)]
+        })
+        .collect()
+}
+
+/// A job accepted with 200 reaches `completed` across a SIGKILL and a restart, and every user
+/// exists exactly once.
+fn jobs_survive_sigkill(db: &str) {
+    let token = "kill-test-token";
+    let env = [
+        ("DESKD_ADMIN_EMAIL", "admin@example.org"),
+        ("DESKD_ADMIN_TOKEN", token),
+        ("DESKD_JOB_WORKERS", "1"),
+        ("DESKD_JOB_LEASE_SECS", "2"),
+    ];
+    let auth = basic("admin@example.org/token", token);
+    let s = serve(db, &env);
+    let mut job_ids = Vec::new();
+    for j in 0..30 {
+        let users: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"name":"K {j}-{i}","email":"k{j}-{i}@example.org","external_id":"k-{j}-{i}"}}"#))
+            .collect();
+        let body = format!(r#"{{"users":[{}]}}"#, users.join(","));
+        let (status, resp) = http(
+            &s.addr,
+            "POST",
+            "/api/v2/users/create_or_update_many.json",
+            Some(&auth),
+            Some(&body),
+        );
+        assert_eq!(status, 200, "{resp}");
+        job_ids.push(field(&json_body(&resp), "id")[0].to_owned());
+    }
+    // Kill as soon as the worker has committed something: the rest is mid-way or queued.
+    loop {
+        let (_, resp) = http(
+            &s.addr,
+            "GET",
+            &format!("/api/v2/job_statuses/{}.json", job_ids[0]),
+            Some(&auth),
+            None,
+        );
+        if !resp.contains(r#""progress":null"#) && !resp.contains(r#""progress":0,"#) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut s = s;
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().unwrap();
+    let last = http_once_down(&s.addr);
+    assert!(last, "the server is gone");
+
+    let s = serve(db, &env);
+    let ids = job_ids.join(",");
+    let (_, first) = http(
+        &s.addr,
+        "GET",
+        &format!("/api/v2/job_statuses/show_many.json?ids={ids}"),
+        Some(&auth),
+        None,
+    );
+    let finished_before_kill = field(&json_body(&first), "status")
+        .iter()
+        .filter(|st| **st == "completed")
+        .count();
+    assert!(
+        finished_before_kill < 30,
+        "the kill came while jobs were still running"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let body = loop {
+        let (status, resp) = http(
+            &s.addr,
+            "GET",
+            &format!("/api/v2/job_statuses/show_many.json?ids={ids}"),
+            Some(&auth),
+            None,
+        );
+        assert_eq!(status, 200);
+        let body = json_body(&resp);
+        if field(&body, "status")
+            .iter()
+            .filter(|st| **st == "completed")
+            .count()
+            == 30
+        {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs did not complete after restart: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let created = field(&body, "status")
+        .iter()
+        .filter(|st| **st == "Created")
+        .count();
+    assert_eq!(created, 3000, "every item created exactly once");
+    assert!(!body.contains(r#""error""#), "no failed items");
+    // Each external id names one user: a second import of one job updates, never creates.
+    let users: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"external_id":"k-7-{i}","notes":"again"}}"#))
+        .collect();
+    let (_, resp) = http(
+        &s.addr,
+        "POST",
+        "/api/v2/users/create_or_update_many",
+        Some(&auth),
+        Some(&format!(r#"{{"users":[{}]}}"#, users.join(","))),
+    );
+    let again = field(&json_body(&resp), "id")[0].to_owned();
+    loop {
+        let (_, resp) = http(
+            &s.addr,
+            "GET",
+            &format!("/api/v2/job_statuses/{again}"),
+            Some(&auth),
+            None,
+        );
+        let body = json_body(&resp);
+        if body.contains(r#""status":"completed""#) {
+            assert_eq!(
+                field(&body, "status")
+                    .iter()
+                    .filter(|st| **st == "Updated")
+                    .count(),
+                100,
+                "{body}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(terminate(s).success());
+}
+
+fn http_once_down(addr: &str) -> bool {
+    TcpStream::connect(addr).is_err()
+}
+
+#[test]
+fn jobs_survive_sigkill_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    jobs_survive_sigkill(&format!("sqlite://{}/deskd.db", dir.path().display()));
+}
+
+#[test]
+fn jobs_survive_sigkill_on_postgres() {
+    let base = std::env::var("DESKD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("deskd_kill_{}", std::process::id());
+    let psql = |sql: &str| {
+        let ok = Command::new("psql")
+            .args([base.as_str(), "-qc", sql])
+            .status()
+            .expect("psql");
+        assert!(ok.success(), "{sql}");
+    };
+    psql(&format!("CREATE SCHEMA {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let result = std::panic::catch_unwind(|| jobs_survive_sigkill(&url));
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
