@@ -19,23 +19,43 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(ApiError::TooLarge {
-                limit: MAX_BODY_BYTES,
-            });
-        }
-        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        read_limited(req.into_body())
             .await
-            .map_err(|_| ApiError::TooLarge {
-                limit: MAX_BODY_BYTES,
-            })?;
-        parse_object(&bytes).map(JsonObject)
+            .and_then(|bytes| parse_object(&bytes))
+            .map(JsonObject)
     }
+}
+
+/// How much of an oversized body deskd reads and discards so that the client, still sending,
+/// receives the 413 instead of a broken connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(
+                "InvalidBody",
+                format!("The request body could not be read: {e}"),
+            )
+        })?;
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    Ok(buf)
 }
 
 /// Parses a request body that must be a JSON object (serde_json caps nesting at 128 levels).

@@ -54,7 +54,7 @@ impl Default for Config {
             public_url: None,
             rate_limits: true,
             bulk_import_default: true,
-            job_workers: 2,
+            job_workers: 4,
             job_lease: Duration::from_secs(30),
             job_retention: Duration::from_secs(24 * 60 * 60),
         }

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::AppState;
 
 /// Items committed together.
-const CHUNK: usize = 25;
+const CHUNK: usize = 50;
 /// How often an idle worker looks for jobs submitted to other replicas.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -123,6 +123,19 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
         } else {
             job.kind.progress_message(end as i64)
         };
+        // Reading the items is CPU work that need not hold the (single, on SQLite) writer.
+        let mut slots: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
+        let mut ready = Vec::new();
+        for item in &items[start..end] {
+            match read_item(job.kind, actor, item) {
+                Ok(u) => {
+                    slots.push(None);
+                    ready.push(u);
+                }
+                Err(o) => slots.push(Some(o)),
+            }
+        }
+        let (slots, ready) = (Arc::new(slots), Arc::new(ready));
         let (items_c, id, owner_c, kind) =
             (items.clone(), job.id.clone(), owner.to_owned(), job.kind);
         let step = app
@@ -134,6 +147,7 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
                     owner_c.clone(),
                     message.clone(),
                 );
+                let (slots, ready) = (slots.clone(), ready.clone());
                 Box::pin(async move {
                     if !jobs::advance(
                         conn,
@@ -149,23 +163,12 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
                     {
                         return Ok(None);
                     }
-                    let mut outcomes: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
-                    let mut batch = Vec::new();
-                    for item in &items[start..end] {
-                        match read_item(kind, actor, item) {
-                            Ok(u) => {
-                                outcomes.push(None);
-                                batch.push(u);
-                            }
-                            Err(o) => outcomes.push(Some(o)),
-                        }
-                    }
-                    let result = create_or_update_batch(conn, backend, &batch, now).await?;
+                    let result = create_or_update_batch(conn, backend, &ready, now).await?;
                     let mut ran = result.outcomes.into_iter();
-                    let mut entries = Vec::with_capacity(outcomes.len());
-                    for (offset, slot) in outcomes.into_iter().enumerate() {
+                    let mut entries = Vec::with_capacity(slots.len());
+                    for (offset, slot) in slots.iter().enumerate() {
                         let outcome = match slot {
-                            Some(o) => o,
+                            Some(o) => o.clone(),
                             None => match ran.next() {
                                 Some(Ok(Upserted::Created(u))) => ItemOutcome::Created(u.id),
                                 Some(Ok(Upserted::Updated(u))) => ItemOutcome::Updated(u.id),

@@ -153,32 +153,39 @@ pub async fn id_by_identity(
         .map(|(_, id)| id))
 }
 
-/// Who holds each of `keys`; keys nobody holds are left out.
+/// Who holds each of `keys`; keys nobody holds are left out. One `type = ? AND value_norm IN
+/// (...)` query per identity type, which both backends answer from the unique index.
 pub async fn identity_owners(
     conn: &mut AnyConnection,
     keys: &[IdentityKey],
 ) -> Result<Vec<(IdentityKey, i64)>, StoreError> {
-    let mut out = Vec::new();
-    for chunk in keys.chunks(CHUNK / 2) {
-        let clauses: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(type = ${} AND value_norm = ${})", 2 * i + 1, 2 * i + 2))
-            .collect();
-        let sql = format!(
-            "SELECT type, value_norm, user_id FROM identities WHERE {}",
-            clauses.join(" OR ")
-        );
-        let mut q = sqlx::query(&sql);
-        for k in chunk {
-            q = q.bind(k.kind.clone()).bind(k.value_norm.clone());
+    let mut by_kind: Vec<(&str, Vec<&str>)> = Vec::new();
+    for k in keys {
+        match by_kind.iter_mut().find(|(kind, _)| *kind == k.kind) {
+            Some((_, values)) => values.push(&k.value_norm),
+            None => by_kind.push((&k.kind, vec![&k.value_norm])),
         }
-        for r in all(conn, q).await? {
-            out.push((
-                IdentityKey {
-                    kind: rows::text(&r, "type")?,
-                    value_norm: rows::text(&r, "value_norm")?,
-                },
-                int(&r, "user_id")?,
-            ));
+    }
+    let mut out = Vec::new();
+    for (kind, values) in by_kind {
+        for chunk in values.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT value_norm, user_id FROM identities WHERE type = $1 AND value_norm IN ({})",
+                params(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(kind.to_owned());
+            for v in chunk {
+                q = q.bind((*v).to_owned());
+            }
+            for r in all(conn, q).await? {
+                out.push((
+                    IdentityKey {
+                        kind: kind.to_owned(),
+                        value_norm: rows::text(&r, "value_norm")?,
+                    },
+                    int(&r, "user_id")?,
+                ));
+            }
         }
     }
     Ok(out)

@@ -58,7 +58,7 @@ struct ServeArgs {
     #[arg(long, env = "DESKD_BULK_IMPORT", value_enum, default_value = "on")]
     bulk_import: OnOff,
     /// Job workers in this process.
-    #[arg(long, env = "DESKD_JOB_WORKERS", default_value_t = 2)]
+    #[arg(long, env = "DESKD_JOB_WORKERS", default_value_t = 4)]
     job_workers: usize,
     /// Seconds a claimed job stays with a worker that makes no progress (a crashed one) before
     /// another worker resumes it.
