@@ -44,18 +44,13 @@ async fn create_or_update_many(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let items = users_array(&body, true)?;
-    if !bulk_import_enabled(&app).await? {
-        return Err(bulk_import_disabled());
-    }
-    submit(
+    import(
         &app,
         &base,
         &headers,
         &body,
         JobKind::CreateOrUpdateMany,
         caller.actor(),
-        items,
     )
     .await
 }
@@ -67,20 +62,31 @@ async fn create_many(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let items = users_array(&body, true)?;
-    if !bulk_import_enabled(&app).await? {
-        return Err(bulk_import_disabled());
-    }
-    submit(
+    import(
         &app,
         &base,
         &headers,
         &body,
         JobKind::CreateMany,
         caller.actor(),
-        items,
     )
     .await
+}
+
+/// The two import endpoints: behind the account's bulk-import switch.
+async fn import(
+    app: &AppState,
+    base: &str,
+    headers: &HeaderMap,
+    body: &Map<String, Value>,
+    kind: JobKind,
+    actor: Actor,
+) -> Result<Response, ApiError> {
+    let items = users_array(body, true)?;
+    if !bulk_import_enabled(app).await? {
+        return Err(bulk_import_disabled());
+    }
+    submit(app, base, headers, body, kind, actor, items).await
 }
 
 #[derive(Deserialize)]
