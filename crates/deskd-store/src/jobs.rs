@@ -237,14 +237,9 @@ pub async fn insert_results(
     id: &str,
     entries: &[(i64, Value)],
 ) -> Result<(), StoreError> {
-    for chunk in entries.chunks(50) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
-        let sql = format!(
-            "INSERT INTO job_results (job_id, idx, result) VALUES {}",
-            values.join(", ")
-        );
+    for chunk in entries.chunks(crate::rows::MAX_BOUND / 3) {
+        let values = crate::rows::Params::new(conn).rows(chunk.len(), 3);
+        let sql = format!("INSERT INTO job_results (job_id, idx, result) VALUES {values}");
         let mut q = sqlx::query(&sql);
         for (idx, entry) in chunk {
             q = q.bind(id.to_owned()).bind(*idx).bind(entry.to_string());

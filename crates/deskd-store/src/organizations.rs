@@ -77,11 +77,10 @@ pub async fn existing_ids(
     ids: &[i64],
 ) -> Result<HashSet<i64>, StoreError> {
     let mut out = HashSet::new();
-    for chunk in ids.chunks(250) {
-        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+    for chunk in ids.chunks(crate::rows::MAX_BOUND) {
         let sql = format!(
             "SELECT id FROM organizations WHERE id IN ({})",
-            list.join(", ")
+            crate::rows::Params::new(conn).list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {
@@ -100,11 +99,10 @@ pub async fn ids_by_names(
     names_norm: &[String],
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::new();
-    for chunk in names_norm.chunks(250) {
-        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+    for chunk in names_norm.chunks(crate::rows::MAX_BOUND) {
         let sql = format!(
             "SELECT id, name_norm FROM organizations WHERE name_norm IN ({})",
-            list.join(", ")
+            crate::rows::Params::new(conn).list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for n in chunk {

@@ -135,3 +135,46 @@ pub fn organization(row: &AnyRow) -> Result<OrganizationRecord, StoreError> {
         updated_at: int(row, "updated_at")?,
     })
 }
+
+/// Bind placeholders for statements whose values are bound strictly in order: `$1, $2, …` on
+/// PostgreSQL, anonymous `?` on SQLite. (sqlx finds a named SQLite parameter by a linear scan of
+/// the statement's names, so a multi-row statement with `$N` names costs the square of its size;
+/// anonymous ones cost nothing.)
+pub struct Params {
+    sqlite: bool,
+    next: usize,
+}
+
+impl Params {
+    pub fn new(conn: &AnyConnection) -> Self {
+        Params {
+            sqlite: conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME,
+            next: 0,
+        }
+    }
+
+    pub fn one(&mut self) -> String {
+        self.next += 1;
+        if self.sqlite {
+            "?".to_owned()
+        } else {
+            format!("${}", self.next)
+        }
+    }
+
+    /// `n` placeholders, comma-separated.
+    pub fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `rows` parenthesised groups of `per_row` placeholders: the VALUES of a multi-row insert.
+    pub fn rows(&mut self, rows: usize, per_row: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(per_row)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Most values bound in one set-based statement (SQLite allows 32,766, PostgreSQL 65,535).
+pub const MAX_BOUND: usize = 2000;

@@ -8,7 +8,7 @@ use deskd_model::user::UserRecord;
 use sqlx::AnyConnection;
 
 use crate::StoreError;
-use crate::rows::{self, Q, all, b, first, int, json};
+use crate::rows::{self, MAX_BOUND, Params, Q, all, b, first, int, json};
 
 /// Columns written from a [`UserRecord`], in bind order.
 const WRITE_COLUMNS: [&str; 28] = [
@@ -169,9 +169,11 @@ pub async fn identity_owners(
     let mut out = Vec::new();
     for (kind, values) in by_kind {
         for chunk in values.chunks(CHUNK) {
+            let mut p = Params::new(conn);
             let sql = format!(
-                "SELECT value_norm, user_id FROM identities WHERE type = $1 AND value_norm IN ({})",
-                params(1, chunk.len())
+                "SELECT value_norm, user_id FROM identities WHERE type = {} AND value_norm IN ({})",
+                p.one(),
+                p.list(chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(kind.to_owned());
             for v in chunk {
@@ -191,17 +193,7 @@ pub async fn identity_owners(
     Ok(out)
 }
 
-/// Most values bound in one statement by the set-based queries below. SQLite looks bind
-/// parameters up by a linear scan, so binding costs grow with the square of this number.
-const CHUNK: usize = 150;
-
-/// `$1, $2, ...` for `n` values starting after `offset`.
-fn params(offset: usize, n: usize) -> String {
-    (offset + 1..=offset + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+const CHUNK: usize = MAX_BOUND;
 
 /// The users holding each of the normalised `external_ids`.
 pub async fn ids_by_external_ids(
@@ -212,7 +204,7 @@ pub async fn ids_by_external_ids(
     for chunk in external_ids.chunks(CHUNK) {
         let sql = format!(
             "SELECT id, external_id_norm FROM users WHERE external_id_norm IN ({})",
-            params(0, chunk.len())
+            Params::new(conn).list(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -235,7 +227,7 @@ pub async fn load_many_with_identities(
     unique.dedup();
     let mut out = Vec::new();
     for chunk in unique.chunks(CHUNK) {
-        let list = params(0, chunk.len());
+        let list = Params::new(conn).list(chunk.len());
         let sql = format!(
             "SELECT {} FROM users WHERE id IN ({list})",
             rows::USER_COLUMNS
@@ -318,13 +310,10 @@ pub async fn allocate_ids(
 pub async fn insert_many(conn: &mut AnyConnection, list: &[UserRecord]) -> Result<(), StoreError> {
     let per_row = WRITE_COLUMNS.len() + 1;
     for chunk in list.chunks((CHUNK / per_row).max(1)) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", params(i * per_row, per_row)))
-            .collect();
+        let values = Params::new(conn).rows(chunk.len(), per_row);
         let sql = format!(
-            "INSERT INTO users (id, {}) VALUES {}",
-            WRITE_COLUMNS.join(", "),
-            values.join(", ")
+            "INSERT INTO users (id, {}) VALUES {values}",
+            WRITE_COLUMNS.join(", ")
         );
         let mut q = sqlx::query(&sql);
         for u in chunk {
@@ -343,12 +332,9 @@ pub async fn insert_identities(
 ) -> Result<(), StoreError> {
     const PER_ROW: usize = 8;
     for chunk in list.chunks(CHUNK / PER_ROW) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", params(i * PER_ROW, PER_ROW)))
-            .collect();
+        let values = Params::new(conn).rows(chunk.len(), PER_ROW);
         let sql = format!(
-            "INSERT INTO identities (user_id, type, value, value_norm, verified, is_primary, created_at, updated_at) VALUES {}",
-            values.join(", ")
+            "INSERT INTO identities (user_id, type, value, value_norm, verified, is_primary, created_at, updated_at) VALUES {values}"
         );
         let mut q = sqlx::query(&sql);
         for (user_id, n) in chunk {
