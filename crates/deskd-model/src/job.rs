@@ -12,6 +12,7 @@ pub enum JobKind {
     CreateOrUpdateMany,
     CreateMany,
     UpdateMany,
+    DestroyMany,
 }
 
 impl JobKind {
@@ -20,6 +21,7 @@ impl JobKind {
             JobKind::CreateOrUpdateMany => "create_or_update_many",
             JobKind::CreateMany => "create_many",
             JobKind::UpdateMany => "update_many",
+            JobKind::DestroyMany => "destroy_many",
         }
     }
 
@@ -28,6 +30,16 @@ impl JobKind {
             "create_or_update_many" => Some(JobKind::CreateOrUpdateMany),
             "create_many" => Some(JobKind::CreateMany),
             "update_many" => Some(JobKind::UpdateMany),
+            "destroy_many" => Some(JobKind::DestroyMany),
+            _ => None,
+        }
+    }
+
+    /// The `action` of update_many and destroy_many results, which also carry `success`.
+    pub fn action(self) -> Option<&'static str> {
+        match self {
+            JobKind::UpdateMany => Some("update"),
+            JobKind::DestroyMany => Some("delete"),
             _ => None,
         }
     }
@@ -36,6 +48,7 @@ impl JobKind {
     pub fn progress_message(self, n: i64) -> String {
         match self {
             JobKind::UpdateMany => format!("Updating User #{n}"),
+            JobKind::DestroyMany => format!("Deleting User #{n}"),
             _ => format!("Creating User #{n}"),
         }
     }
@@ -96,6 +109,7 @@ pub fn completed_message(ts: i64) -> String {
 pub enum ItemOutcome {
     Created(i64),
     Updated(i64),
+    Deleted(i64),
     Failed(Rejection),
     /// The item could not be read (not an object, bad field values).
     Invalid(String),
@@ -107,18 +121,18 @@ pub fn result_entry(kind: JobKind, index: usize, item: &Value, outcome: &ItemOut
     let mut entry = Map::new();
     entry.insert("index".into(), json!(index));
     match outcome {
-        ItemOutcome::Created(id) | ItemOutcome::Updated(id) => {
+        ItemOutcome::Created(id) | ItemOutcome::Updated(id) | ItemOutcome::Deleted(id) => {
             entry.insert("id".into(), json!(id));
-            if kind == JobKind::UpdateMany {
-                entry.insert("action".into(), json!("update"));
+            if let Some(action) = kind.action() {
+                entry.insert("action".into(), json!(action));
             }
-            let status = if matches!(outcome, ItemOutcome::Created(_)) {
-                "Created"
-            } else {
-                "Updated"
+            let status = match outcome {
+                ItemOutcome::Created(_) => "Created",
+                ItemOutcome::Deleted(_) => "Deleted",
+                _ => "Updated",
             };
             entry.insert("status".into(), json!(status));
-            if kind == JobKind::UpdateMany {
+            if kind.action().is_some() {
                 entry.insert("success".into(), json!(true));
             }
         }
@@ -148,14 +162,14 @@ pub fn result_entry(kind: JobKind, index: usize, item: &Value, outcome: &ItemOut
 }
 
 fn fail(kind: JobKind, entry: &mut Map<String, Value>, code: &str, details: String, item: &Value) {
-    if kind == JobKind::UpdateMany {
+    if let Some(action) = kind.action() {
         if let Some(id) = item
             .get("id")
             .and_then(|v| crate::input::parse_int(v).ok().flatten())
         {
             entry.insert("id".into(), json!(id));
         }
-        entry.insert("action".into(), json!("update"));
+        entry.insert("action".into(), json!(action));
         entry.insert("status".into(), json!("Failed"));
         entry.insert("success".into(), json!(false));
     }

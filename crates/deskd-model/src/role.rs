@@ -40,3 +40,33 @@ pub struct Actor {
     pub user_id: i64,
     pub role: Role,
 }
+
+/// Who may delete whom: admins anyone but the account owner; agents end users only.
+pub fn may_delete(actor: Actor, target_role: Role, target_id: i64, owner_id: Option<i64>) -> bool {
+    match actor.role {
+        Role::Admin => owner_id != Some(target_id),
+        Role::Agent => target_role == Role::EndUser,
+        Role::EndUser => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletion_rules() {
+        let admin = Actor {
+            user_id: 1,
+            role: Role::Admin,
+        };
+        let agent = Actor {
+            user_id: 2,
+            role: Role::Agent,
+        };
+        assert!(may_delete(admin, Role::Agent, 5, Some(1)));
+        assert!(!may_delete(admin, Role::Admin, 1, Some(1)));
+        assert!(may_delete(agent, Role::EndUser, 5, Some(1)));
+        assert!(!may_delete(agent, Role::Agent, 5, Some(1)));
+    }
+}

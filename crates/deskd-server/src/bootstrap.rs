@@ -62,6 +62,7 @@ pub async fn ensure_admin(
                 admin.email = Some(email.clone());
                 admin.verified = true;
                 let id = users::insert(conn, &admin).await?;
+                users::set_account_owner(conn, id).await?;
                 // An earlier install may have left this address on a non-admin; it moves here.
                 if let Some(owner) = users::id_by_identity(conn, "email", &email).await? {
                     sqlx_delete_identity(conn, owner, &email).await?;

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{delete, post, put};
 use deskd_model::job::{JobKind, JobRecord};
 use deskd_model::role::Actor;
 use deskd_model::time;
@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::account::bulk_import_enabled;
-use crate::auth::{Staff, digest};
+use crate::auth::{Admin, Staff, digest};
 use crate::error::ApiError;
 use crate::extract::{BaseUrl, JsonObject, require_object};
 use crate::respond::{json_response, ok, too_many_requests};
@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2/users/create_many", post(create_many))
         .route("/api/v2/users/update_many", put(update_many))
+        .route("/api/v2/users/destroy_many", delete(destroy_many))
 }
 
 async fn create_or_update_many(
@@ -144,6 +145,53 @@ async fn update_many(
         &headers,
         &body,
         JobKind::UpdateMany,
+        caller.actor(),
+        items,
+    )
+    .await
+}
+
+/// `DELETE /users/destroy_many?ids=1,2` (or `external_ids=`): soft-deletes each; admins only.
+/// A body, if any, is ignored, as on every DELETE.
+async fn destroy_many(
+    State(app): State<AppState>,
+    Admin(caller): Admin,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    Query(q): Query<UpdateManyQuery>,
+) -> Result<Response, ApiError> {
+    let (key, raw) = match (&q.ids, &q.external_ids) {
+        (Some(ids), _) => ("id", ids),
+        (None, Some(ext)) => ("external_id", ext),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: ids",
+            ));
+        }
+    };
+    let values: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "ParameterMissing",
+            format!("param is missing or the value is empty: {key}s"),
+        ));
+    }
+    if values.len() > MAX_ITEMS {
+        return Err(generic_too_many());
+    }
+    let items = values.into_iter().map(|v| json!({ key: v })).collect();
+    let body = Map::from_iter([(format!("{key}s"), json!(raw))]);
+    submit(
+        &app,
+        &base,
+        &headers,
+        &body,
+        JobKind::DestroyMany,
         caller.actor(),
         items,
     )

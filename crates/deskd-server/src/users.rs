@@ -22,7 +22,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v2/users/create_or_update", post(create_or_update))
         .route("/api/v2/users/me", get(me))
-        .route("/api/v2/users/{id}", get(show))
+        .route("/api/v2/users/{id}", get(show).delete(destroy))
 }
 
 /// A path id: digits only, else 404 as Zendesk answers unknown records.
@@ -72,6 +72,27 @@ async fn show(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(ok(&json!({ "user": user.to_wire(&base) })))
+}
+
+/// `DELETE /api/v2/users/{id}`: soft delete; 200 with the user, `active: false`, its identities
+/// and external id released. Admins may delete anyone but the account owner, agents end users.
+async fn destroy(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let actor = caller.actor();
+    let now = deskd_model::time::now();
+    let deleted = app
+        .store
+        .write(move |conn| {
+            Box::pin(async move { users::delete_for(conn, actor, Some(id), None, now).await })
+        })
+        .await??;
+    app.store.credentials_changed();
+    Ok(ok(&json!({ "user": deleted.to_wire(&base) })))
 }
 
 /// `GET /api/v2/users/me`: the caller, with an `authenticity_token`; anonymous callers get the

@@ -90,7 +90,8 @@ fn read_item(
     let mode = match kind {
         JobKind::CreateOrUpdateMany => Mode::CreateOrUpdate,
         JobKind::CreateMany => Mode::CreateOnly,
-        JobKind::UpdateMany => Mode::UpdateOnly,
+        // destroy_many items are resolved the way update_many's are; see `destroy`.
+        JobKind::UpdateMany | JobKind::DestroyMany => Mode::UpdateOnly,
     };
     Ok(UpsertItem {
         input: Arc::new(input),
@@ -163,18 +164,25 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
                     {
                         return Ok(None);
                     }
-                    let result = create_or_update_batch(conn, backend, &ready, now).await?;
-                    let mut ran = result.outcomes.into_iter();
+                    let (ran, changed) = if kind == JobKind::DestroyMany {
+                        (destroy(conn, &ready, now).await?, true)
+                    } else {
+                        let result = create_or_update_batch(conn, backend, &ready, now).await?;
+                        let outcomes = result.outcomes.into_iter().map(|o| match o {
+                            Ok(Upserted::Created(u)) => ItemOutcome::Created(u.id),
+                            Ok(Upserted::Updated(u)) => ItemOutcome::Updated(u.id),
+                            Err(r) => ItemOutcome::Failed(r),
+                        });
+                        (outcomes.collect(), result.credentials_changed)
+                    };
+                    let mut ran = ran.into_iter();
                     let mut entries = Vec::with_capacity(slots.len());
                     for (offset, slot) in slots.iter().enumerate() {
                         let outcome = match slot {
                             Some(o) => o.clone(),
-                            None => match ran.next() {
-                                Some(Ok(Upserted::Created(u))) => ItemOutcome::Created(u.id),
-                                Some(Ok(Upserted::Updated(u))) => ItemOutcome::Updated(u.id),
-                                Some(Err(r)) => ItemOutcome::Failed(r),
-                                None => ItemOutcome::Invalid("not processed".to_owned()),
-                            },
+                            None => ran.next().unwrap_or_else(|| {
+                                ItemOutcome::Invalid("not processed".to_owned())
+                            }),
                         };
                         let index = start + offset;
                         entries.push((
@@ -183,7 +191,7 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
                         ));
                     }
                     jobs::insert_results(conn, &id, &entries).await?;
-                    Ok(Some(result.credentials_changed))
+                    Ok(Some(changed))
                 })
             })
             .await?;
@@ -203,6 +211,32 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
         }
         start = end;
     }
+}
+
+/// destroy_many: soft-deletes each item's user, in order.
+async fn destroy(
+    conn: &mut deskd_store::Conn,
+    items: &[UpsertItem],
+    now: i64,
+) -> Result<Vec<ItemOutcome>, deskd_store::StoreError> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let ext = item.input.external_id.clone().flatten();
+        let outcome = match deskd_store::users::delete_for(
+            conn,
+            item.actor,
+            item.input.id,
+            ext.as_deref(),
+            now,
+        )
+        .await?
+        {
+            Ok(u) => ItemOutcome::Deleted(u.id),
+            Err(r) => ItemOutcome::Failed(r),
+        };
+        out.push(outcome);
+    }
+    Ok(out)
 }
 
 /// Deletes expired jobs and idempotency keys, at start and every minute.

@@ -453,3 +453,68 @@ pub async fn delete_identity_by_value(
         .await?;
     Ok(())
 }
+
+/// Soft delete, as Zendesk does it: the user stays readable with `active: false`, its identities
+/// and external id are released for reuse, `email` reads null and `verified` false.
+pub async fn soft_delete(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> Result<Option<UserRecord>, StoreError> {
+    sqlx::query("DELETE FROM identities WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE users SET active = 0, email = NULL, external_id = NULL, external_id_norm = NULL, verified = 0, \
+         updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    load(conn, id).await
+}
+
+/// The account owner (the first admin), who cannot be deleted.
+pub async fn account_owner(conn: &mut AnyConnection) -> Result<Option<i64>, StoreError> {
+    Ok(crate::settings::get(conn, OWNER_KEY)
+        .await?
+        .and_then(|v| v.parse().ok()))
+}
+
+pub async fn set_account_owner(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    crate::settings::set(conn, OWNER_KEY, &id.to_string()).await
+}
+
+const OWNER_KEY: &str = "account_owner_id";
+
+/// Deletes the user named by `id` or `external_id` for `actor`, if the rules allow.
+pub async fn delete_for(
+    conn: &mut AnyConnection,
+    actor: deskd_model::role::Actor,
+    id: Option<i64>,
+    external_id: Option<&str>,
+    now: i64,
+) -> Result<Result<UserRecord, deskd_model::Rejection>, StoreError> {
+    let id = match (id, external_id) {
+        (Some(id), _) => Some(id),
+        (None, Some(ext)) => id_by_external_id(conn, ext).await?,
+        (None, None) => None,
+    };
+    let Some(user) = (match id {
+        Some(id) => load(conn, id).await?,
+        None => None,
+    }) else {
+        return Ok(Err(deskd_model::Rejection::NotFound));
+    };
+    let owner = account_owner(conn).await?;
+    if !deskd_model::role::may_delete(actor, user.role, user.id, owner) {
+        return Ok(Err(deskd_model::Rejection::Forbidden));
+    }
+    if !user.active {
+        return Ok(Ok(user));
+    }
+    let deleted = soft_delete(conn, user.id, now).await?;
+    Ok(deleted.ok_or(deskd_model::Rejection::NotFound))
+}

@@ -443,3 +443,25 @@ async fn thirty_jobs_at_most() {
     assert!(retry >= 1);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs").await, 30);
 }
+
+/// Job statuses expire after the retention period: then 404 RecordNotFound, and the sweeper
+/// deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_jobs_are_not_found() {
+    let config = deskd_server::Config {
+        rate_limits: false,
+        job_retention: Duration::from_secs(1),
+        ..deskd_server::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let r = submit(&app, json!([{"name": "Old", "email": "old@example.org"}])).await;
+    let id = r.body["job_status"]["id"].as_str().unwrap().to_owned();
+    wait_for(&app, &id).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let gone = app.get(&format!("/api/v2/job_statuses/{id}")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        gone.body,
+        json!({"error": "RecordNotFound", "description": "Not found"})
+    );
+}

@@ -9,4 +9,5 @@ mod bad_input;
 mod bulk;
 mod concurrency;
 mod create_or_update;
+mod delete;
 mod server;
