@@ -100,3 +100,109 @@ pub struct Identity {
     pub undeliverable_count: i64,
     pub deliverable_state: &'static str,
 }
+
+/// An identity in a request body (`{"identity": {...}}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityChange {
+    pub kind: Option<String>,
+    pub value: Option<String>,
+    pub verified: Option<bool>,
+    pub primary: Option<bool>,
+}
+
+impl IdentityChange {
+    /// Reads and validates an identity object; `creating` requires `type` and `value`.
+    pub fn from_json(
+        obj: &serde_json::Map<String, serde_json::Value>,
+        creating: bool,
+        existing_kind: Option<&str>,
+    ) -> Result<IdentityChange, crate::ValidationErrors> {
+        use serde_json::Value;
+        let mut errors = crate::ValidationErrors::default();
+        let text = |errors: &mut crate::ValidationErrors, key: &str| match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.trim().to_owned()),
+            Some(_) => {
+                errors.add(key, "is invalid", Some("InvalidValue"));
+                None
+            }
+        };
+        let flag = |errors: &mut crate::ValidationErrors, key: &str| match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) if s == "true" || s == "false" => Some(s == "true"),
+            Some(_) => {
+                errors.add(key, "is invalid", Some("InvalidValue"));
+                None
+            }
+        };
+        let change = IdentityChange {
+            kind: text(&mut errors, "type"),
+            value: text(&mut errors, "value"),
+            verified: flag(&mut errors, "verified"),
+            primary: flag(&mut errors, "primary"),
+        };
+        if creating {
+            match change.kind.as_deref() {
+                None | Some("") => errors.add("type", "cannot be blank", Some("InvalidValue")),
+                Some(k) if !is_known_type(k) => errors.add(
+                    "type",
+                    &format!("{k} is not a valid identity type"),
+                    Some("InvalidValue"),
+                ),
+                _ => {}
+            }
+        } else if change
+            .kind
+            .as_deref()
+            .is_some_and(|k| Some(k) != existing_kind)
+        {
+            errors.add("type", "cannot be changed", Some("InvalidValue"));
+        }
+        match change.value.as_deref() {
+            None if creating => errors.add("value", "cannot be blank", Some("InvalidValue")),
+            Some("") => errors.add("value", "cannot be blank", Some("InvalidValue")),
+            Some(v) if v.chars().count() > 255 => errors.add(
+                "value",
+                "is too long (maximum is 255 characters)",
+                Some("InvalidValue"),
+            ),
+            Some(v)
+                if change.kind.as_deref().or(existing_kind) == Some("email")
+                    && !crate::text::is_valid_email(v) =>
+            {
+                errors.add("value", &format!("{v} is not properly formatted"), None)
+            }
+            _ => {}
+        }
+        if errors.is_empty() {
+            Ok(change)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(
+        v: serde_json::Value,
+        creating: bool,
+    ) -> Result<IdentityChange, crate::ValidationErrors> {
+        IdentityChange::from_json(v.as_object().unwrap(), creating, Some("email"))
+    }
+
+    #[test]
+    fn identity_bodies() {
+        assert!(read(json!({"type": "email", "value": "a@b.co"}), true).is_ok());
+        assert!(read(json!({"type": "email", "value": "nope"}), true).is_err());
+        assert!(read(json!({"type": "pigeon", "value": "x"}), true).is_err());
+        assert!(read(json!({"value": "x@y.co"}), true).is_err());
+        assert!(read(json!({"verified": true}), false).is_ok());
+        assert!(read(json!({"type": "twitter"}), false).is_err());
+        assert!(read(json!({"value": ""}), false).is_err());
+    }
+}

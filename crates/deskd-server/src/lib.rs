@@ -10,10 +10,15 @@ mod bulk;
 mod error;
 mod extract;
 mod health;
+mod identities;
+mod incremental;
 mod job_statuses;
 mod oauth;
+mod organizations;
+mod paging;
 mod paths;
 mod respond;
+mod user_reads;
 mod users;
 mod worker;
 
@@ -89,6 +94,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(users::routes())
+        .merge(organizations::routes())
+        .merge(user_reads::routes())
+        .merge(identities::routes())
+        .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(bulk::routes())
         .merge(job_statuses::routes())

@@ -22,7 +22,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v2/users/create_or_update", post(create_or_update))
         .route("/api/v2/users/me", get(me))
-        .route("/api/v2/users/{id}", get(show).delete(destroy))
+        .route("/api/v2/users/{id}", get(show).put(update).delete(destroy))
 }
 
 /// A path id: digits only, else 404 as Zendesk answers unknown records.
@@ -33,6 +33,35 @@ pub fn path_id(raw: &str) -> Result<i64, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
+/// Runs one upsert of `input` in `mode` and answers with the user: 201 + `Location` when
+/// created; 200 when updated, with `Location` if `location_on_update`.
+async fn upsert(
+    app: &AppState,
+    base: &str,
+    input: UserInput,
+    caller: &crate::auth::Caller,
+    mode: Mode,
+    location_on_update: bool,
+) -> Result<Response, ApiError> {
+    let item = UpsertItem {
+        input: Arc::new(input),
+        actor: caller.actor(),
+        mode,
+    };
+    let (status, user) = match app.store.create_or_update(item).await?? {
+        Upserted::Created(u) => (StatusCode::CREATED, u),
+        Upserted::Updated(u) => (StatusCode::OK, u),
+    };
+    let wire = user.to_wire(base);
+    let mut resp = json_response(status, &json!({ "user": wire }));
+    if status == StatusCode::CREATED || location_on_update {
+        if let Ok(loc) = HeaderValue::from_str(&wire.url) {
+            resp.headers_mut().insert(header::LOCATION, loc);
+        }
+    }
+    Ok(resp)
+}
+
 /// `POST /api/v2/users/create_or_update`: 201 when created, 200 when updated, `Location` on both.
 async fn create_or_update(
     State(app): State<AppState>,
@@ -40,23 +69,36 @@ async fn create_or_update(
     BaseUrl(base): BaseUrl,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let input = Arc::new(UserInput::from_json(require_object(&body, "user")?)?);
-    let item = UpsertItem {
-        input,
-        actor: caller.actor(),
-        mode: Mode::CreateOrUpdate,
-    };
-    let outcome = app.store.create_or_update(item).await??;
-    let (status, user) = match outcome {
-        Upserted::Created(u) => (StatusCode::CREATED, u),
-        Upserted::Updated(u) => (StatusCode::OK, u),
-    };
-    let wire = user.to_wire(&base);
-    let mut resp = json_response(status, &json!({ "user": wire }));
-    if let Ok(loc) = HeaderValue::from_str(&wire.url) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    let input = UserInput::from_json(require_object(&body, "user")?)?;
+    upsert(&app, &base, input, &caller, Mode::CreateOrUpdate, true).await
+}
+
+/// `POST /api/v2/users`: 201 + `Location`; an email or external id already in use is a 422.
+/// An `id` in the body is ignored (zenpy sends `"id": ""`).
+pub async fn create(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut user = require_object(&body, "user")?.clone();
+    user.remove("id");
+    let input = UserInput::from_json(&user)?;
+    upsert(&app, &base, input, &caller, Mode::CreateOnly, false).await
+}
+
+/// `PUT /api/v2/users/{id}`: only the keys given change; 404 for an unknown id.
+async fn update(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let mut input = UserInput::from_json(require_object(&body, "user")?)?;
+    input.id = Some(id);
+    upsert(&app, &base, input, &caller, Mode::UpdateOnly, false).await
 }
 
 /// `GET /api/v2/users/{id}`: soft-deleted users still answer, with `active: false`.

@@ -10,11 +10,13 @@ mod migrate;
 mod writer;
 
 pub mod credentials;
+pub mod identities;
 pub mod jobs;
 pub mod organizations;
 pub mod rows;
 pub mod settings;
 pub mod upsert;
+pub mod user_queries;
 pub mod users;
 
 pub use connect::{Backend, StoreOptions};

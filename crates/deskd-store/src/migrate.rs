@@ -7,10 +7,18 @@ use crate::{Backend, StoreError};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_jobs.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_updated_index.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_jobs.sql")),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_updated_index.sql"),
+    ),
 ];
 
 /// An arbitrary key for PostgreSQL's advisory lock, so replicas starting together migrate once.

@@ -114,3 +114,271 @@ pub async fn ids_by_names(
     }
     Ok(out)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Organizations endpoints.
+
+/// Whether a write of an organization was a create or an update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saved {
+    Created,
+    Updated,
+}
+
+type Decided<T> = Result<T, deskd_model::Rejection>;
+
+/// The organization whose external id matches case-insensitively, trimmed.
+pub async fn id_by_external_id(
+    conn: &mut AnyConnection,
+    external_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row = first(
+        conn,
+        sqlx::query("SELECT id FROM organizations WHERE external_id_norm = $1")
+            .bind(normalize(external_id)),
+    )
+    .await?;
+    row.map(|r| int(&r, "id")).transpose()
+}
+
+/// Rejects `org` when another organization holds its name or external id.
+async fn check_unique(
+    conn: &mut AnyConnection,
+    org: &OrganizationRecord,
+) -> Result<Decided<()>, StoreError> {
+    use deskd_model::organization_input::{duplicate_external_id, duplicate_name};
+    let name_holder = id_by_name(conn, &org.name).await?;
+    if name_holder.is_some_and(|other| other != org.id) {
+        return Ok(Err(duplicate_name(&org.name).into()));
+    }
+    if let Some(ext) = &org.external_id {
+        let ext_holder = id_by_external_id(conn, ext).await?;
+        if ext_holder.is_some_and(|other| other != org.id) {
+            return Ok(Err(duplicate_external_id(ext).into()));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Writes every field of an existing organization.
+pub async fn update(conn: &mut AnyConnection, o: &OrganizationRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE organizations SET name = $1, name_norm = $2, external_id = $3, external_id_norm = $4, \
+         details = $5, notes = $6, group_id = $7, shared_tickets = $8, shared_comments = $9, \
+         domain_names = $10, tags = $11, organization_fields = $12, updated_at = $13 WHERE id = $14",
+    )
+    .bind(o.name.trim().to_owned())
+    .bind(normalize(&o.name))
+    .bind(o.external_id.clone())
+    .bind(o.external_id.as_deref().map(normalize))
+    .bind(o.details.clone())
+    .bind(o.notes.clone())
+    .bind(o.group_id)
+    .bind(b(o.shared_tickets))
+    .bind(b(o.shared_comments))
+    .bind(json(&o.domain_names))
+    .bind(json(&o.tags))
+    .bind(json(&o.organization_fields))
+    .bind(o.updated_at)
+    .bind(o.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `POST /organizations`: a new organization, or a rejection (blank or taken name, taken
+/// external id). Decided inside the write transaction, so a re-run sees the winner of a race.
+pub async fn create(
+    conn: &mut AnyConnection,
+    input: &deskd_model::organization_input::OrganizationInput,
+    now: i64,
+) -> Result<Decided<OrganizationRecord>, StoreError> {
+    let mut org = match input.create(now) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    if let Err(r) = check_unique(conn, &org).await? {
+        return Ok(Err(r));
+    }
+    org.id = insert(conn, &org).await?;
+    Ok(Ok(org))
+}
+
+/// `PUT /organizations/{id}`: only the supplied keys change.
+pub async fn update_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+    input: &deskd_model::organization_input::OrganizationInput,
+    now: i64,
+) -> Result<Decided<OrganizationRecord>, StoreError> {
+    let Some(mut org) = load(conn, id).await? else {
+        return Ok(Err(deskd_model::Rejection::NotFound));
+    };
+    match input.update(&mut org, now) {
+        Ok(false) => return Ok(Ok(org)),
+        Ok(true) => {}
+        Err(e) => return Ok(Err(e.into())),
+    }
+    if let Err(r) = check_unique(conn, &org).await? {
+        return Ok(Err(r));
+    }
+    update(conn, &org).await?;
+    Ok(Ok(org))
+}
+
+/// `POST /organizations/create_or_update`: the organization named by `id` (unknown → 404), else
+/// the one with the external id, is updated; otherwise one is created. The name is no key.
+pub async fn create_or_update(
+    conn: &mut AnyConnection,
+    input: &deskd_model::organization_input::OrganizationInput,
+    now: i64,
+) -> Result<Decided<(Saved, OrganizationRecord)>, StoreError> {
+    let target = match (input.id, input.lookup_external_id()) {
+        (Some(id), _) => Some(id),
+        (None, Some(ext)) => id_by_external_id(conn, ext).await?,
+        (None, None) => None,
+    };
+    match target {
+        Some(id) => Ok(update_by_id(conn, id, input, now)
+            .await?
+            .map(|o| (Saved::Updated, o))),
+        None => Ok(create(conn, input, now).await?.map(|o| (Saved::Created, o))),
+    }
+}
+
+/// Deletes an organization; its users lose it. False when there was none.
+pub async fn delete(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, StoreError> {
+    if !exists(conn, id).await? {
+        return Ok(false);
+    }
+    // The foreign key would do this too; doing it here also dates the change on the users.
+    sqlx::query(
+        "UPDATE users SET organization_id = NULL, updated_at = $1 WHERE organization_id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// How many organizations there are.
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = first(conn, sqlx::query("SELECT COUNT(*) AS n FROM organizations")).await?;
+    row.map(|r| int(&r, "n"))
+        .transpose()
+        .map(|n| n.unwrap_or(0))
+}
+
+/// Organizations by id, ascending, after the id `after` (a cursor page); `limit` rows.
+pub async fn page_by_id(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE id > $1 ORDER BY id LIMIT $2",
+        rows::ORGANIZATION_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(after).bind(limit))
+        .await?
+        .iter()
+        .map(rows::organization)
+        .collect()
+}
+
+/// One page of organizations by id, ascending.
+pub async fn list(
+    conn: &mut AnyConnection,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM organizations ORDER BY id LIMIT $1 OFFSET $2",
+        rows::ORGANIZATION_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(limit).bind(offset))
+        .await?
+        .iter()
+        .map(rows::organization)
+        .collect()
+}
+
+/// The organizations among `ids`, by id ascending; unknown ids are left out.
+pub async fn load_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(rows::MAX_BOUND) {
+        let sql = format!(
+            "SELECT {} FROM organizations WHERE id IN ({}) ORDER BY id",
+            rows::ORGANIZATION_COLUMNS,
+            rows::Params::new(conn).list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in all(conn, q).await? {
+            out.push(rows::organization(&r)?);
+        }
+    }
+    out.sort_by_key(|o| o.id);
+    out.dedup_by_key(|o| o.id);
+    Ok(out)
+}
+
+/// The organizations whose external ids match any of `external_ids` (case-insensitive,
+/// trimmed), by id ascending.
+pub async fn load_many_by_external_ids(
+    conn: &mut AnyConnection,
+    external_ids: &[String],
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let norms: Vec<String> = external_ids.iter().map(|e| normalize(e)).collect();
+    let mut out = Vec::new();
+    for chunk in norms.chunks(rows::MAX_BOUND) {
+        let sql = format!(
+            "SELECT {} FROM organizations WHERE external_id_norm IN ({}) ORDER BY id",
+            rows::ORGANIZATION_COLUMNS,
+            rows::Params::new(conn).list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q.bind(n.clone());
+        }
+        for r in all(conn, q).await? {
+            out.push(rows::organization(&r)?);
+        }
+    }
+    out.sort_by_key(|o| o.id);
+    out.dedup_by_key(|o| o.id);
+    Ok(out)
+}
+
+/// Exact, case-insensitive search by name or external id (at most one match each, as both are
+/// unique).
+pub async fn search(
+    conn: &mut AnyConnection,
+    name: Option<&str>,
+    external_id: Option<&str>,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let (col, value) = match (name, external_id) {
+        (Some(n), _) => ("name_norm", normalize(n)),
+        (None, Some(e)) => ("external_id_norm", normalize(e)),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE {col} = $1 ORDER BY id",
+        rows::ORGANIZATION_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(value))
+        .await?
+        .iter()
+        .map(rows::organization)
+        .collect()
+}

@@ -215,6 +215,16 @@ impl TestApp {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            Method::PUT,
+            path,
+            &Auth::admin(),
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.send(Method::GET, path, &Auth::admin(), None).await
     }

@@ -10,4 +10,7 @@ mod bulk;
 mod concurrency;
 mod create_or_update;
 mod delete;
+mod identities;
+mod organizations;
 mod server;
+mod users_surface;

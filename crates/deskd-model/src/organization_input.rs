@@ -1,0 +1,388 @@
+//! Reading an `organization` object from a request body, and applying it to a record.
+//!
+//! The same leniency as for users: integers may come as numeric strings, booleans as `"true"`,
+//! strings as numbers; a bad value of a known key is a 422 on that key; unknown and read-only
+//! keys (`url`, `created_at`, …) are ignored.
+
+use serde_json::{Map, Value};
+
+use crate::error::ValidationErrors;
+use crate::input::{MAX_TEXT, Patch, parse_int};
+use crate::organization::OrganizationRecord;
+use crate::upsert::merge_fields;
+
+const MAX_SHORT: usize = 255;
+
+/// The fields of an `organization` object deskd understands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrganizationInput {
+    /// Only read for create_or_update, where it names the organization to update.
+    pub id: Option<i64>,
+    /// `Some(None)` when the key was given as `null` or blank: invalid on create and update.
+    pub name: Patch<String>,
+    pub external_id: Patch<String>,
+    pub details: Patch<String>,
+    pub notes: Patch<String>,
+    pub group_id: Patch<i64>,
+    pub shared_tickets: Option<bool>,
+    pub shared_comments: Option<bool>,
+    pub domain_names: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub organization_fields: Option<Map<String, Value>>,
+}
+
+impl OrganizationInput {
+    /// Reads an `organization` object. `with_id` is true for create_or_update, where a present,
+    /// non-blank `id` names the organization to update; elsewhere `id` is read-only and ignored.
+    pub fn from_json(
+        obj: &Map<String, Value>,
+        with_id: bool,
+    ) -> Result<OrganizationInput, ValidationErrors> {
+        let mut r = Reader {
+            obj,
+            errors: ValidationErrors::default(),
+        };
+        let mut input = OrganizationInput {
+            id: if with_id { r.id() } else { None },
+            name: r.text("name", MAX_SHORT),
+            external_id: r.text("external_id", MAX_SHORT),
+            details: r.text("details", MAX_TEXT),
+            notes: r.text("notes", MAX_TEXT),
+            group_id: r.int("group_id"),
+            shared_tickets: r.boolean("shared_tickets"),
+            shared_comments: r.boolean("shared_comments"),
+            domain_names: r.list("domain_names"),
+            tags: r.list("tags"),
+            organization_fields: r.fields(),
+        };
+        // A blank name is no name (rejected where a name is needed); a blank external_id clears it.
+        if let Some(Some(name)) = &input.name {
+            let trimmed = name.trim();
+            input.name = Some((!trimmed.is_empty()).then(|| trimmed.to_owned()));
+        }
+        if let Some(Some(ext)) = &input.external_id {
+            let trimmed = ext.trim();
+            input.external_id = Some((!trimmed.is_empty()).then(|| trimmed.to_owned()));
+        }
+        if r.errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(r.errors)
+        }
+    }
+
+    /// The external id this input would look an organization up by (create_or_update).
+    pub fn lookup_external_id(&self) -> Option<&str> {
+        self.external_id.as_ref().and_then(|e| e.as_deref())
+    }
+
+    /// A new organization from this input; the name is required.
+    pub fn create(&self, now: i64) -> Result<OrganizationRecord, ValidationErrors> {
+        let Some(Some(name)) = &self.name else {
+            return Err(blank_name());
+        };
+        let mut org = OrganizationRecord::new(name.clone(), now);
+        self.apply_fields(&mut org);
+        Ok(org)
+    }
+
+    /// Applies the supplied keys to `org`; only those keys change. Returns whether anything did
+    /// (and then `updated_at` is `now`).
+    pub fn update(&self, org: &mut OrganizationRecord, now: i64) -> Result<bool, ValidationErrors> {
+        let before = org.clone();
+        match &self.name {
+            Some(None) => return Err(blank_name()),
+            Some(Some(name)) => org.name = name.clone(),
+            None => {}
+        }
+        self.apply_fields(org);
+        let changed = *org != before;
+        if changed {
+            org.updated_at = now;
+        }
+        Ok(changed)
+    }
+
+    fn apply_fields(&self, org: &mut OrganizationRecord) {
+        if let Some(ext) = &self.external_id {
+            org.external_id = ext.clone();
+        }
+        if let Some(details) = &self.details {
+            org.details = details.clone();
+        }
+        if let Some(notes) = &self.notes {
+            org.notes = notes.clone();
+        }
+        if let Some(group) = self.group_id {
+            org.group_id = group;
+        }
+        if let Some(v) = self.shared_tickets {
+            org.shared_tickets = v;
+        }
+        if let Some(v) = self.shared_comments {
+            org.shared_comments = v;
+        }
+        if let Some(domains) = &self.domain_names {
+            org.domain_names = domains.clone();
+        }
+        if let Some(tags) = &self.tags {
+            org.tags = tags.clone();
+        }
+        if let Some(fields) = &self.organization_fields {
+            merge_fields(&mut org.organization_fields, fields);
+        }
+    }
+}
+
+fn blank_name() -> ValidationErrors {
+    ValidationErrors::single("name", "cannot be blank", Some("BlankValue"))
+}
+
+/// `Name: <name> has already been taken`, as recorded.
+pub fn duplicate_name(name: &str) -> ValidationErrors {
+    ValidationErrors::single(
+        "name",
+        &format!("{} has already been taken", name.trim()),
+        Some("DuplicateValue"),
+    )
+}
+
+pub fn duplicate_external_id(external_id: &str) -> ValidationErrors {
+    ValidationErrors::single(
+        "external_id",
+        &format!("{} has already been taken", external_id.trim()),
+        Some("DuplicateValue"),
+    )
+}
+
+struct Reader<'a> {
+    obj: &'a Map<String, Value>,
+    errors: ValidationErrors,
+}
+
+impl Reader<'_> {
+    fn invalid(&mut self, field: &str) {
+        self.errors.add(field, "is invalid", Some("InvalidValue"));
+    }
+
+    /// A string field: strings as given, numbers and booleans as their text.
+    fn text(&mut self, field: &str, max: usize) -> Patch<String> {
+        let s = match self.obj.get(field)? {
+            Value::Null => return Some(None),
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                self.invalid(field);
+                return None;
+            }
+        };
+        if s.chars().count() > max {
+            self.errors.add(
+                field,
+                &format!("is too long (maximum is {max} characters)"),
+                Some("InvalidValue"),
+            );
+            return None;
+        }
+        Some(Some(s))
+    }
+
+    /// An integer field: JSON integers and numeric strings; `null` and `""` clear it.
+    fn int(&mut self, field: &str) -> Patch<i64> {
+        let v = self.obj.get(field)?;
+        match parse_int(v) {
+            Ok(v) => Some(v),
+            Err(()) => {
+                self.errors
+                    .add(field, "is not a number", Some("InvalidValue"));
+                None
+            }
+        }
+    }
+
+    fn id(&mut self) -> Option<i64> {
+        match self.int("id") {
+            Some(Some(id)) if id > 0 => Some(id),
+            Some(Some(_)) => {
+                self.errors
+                    .add("id", "is not a number", Some("InvalidValue"));
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// A boolean: `true`/`false`, `"true"`/`"false"`, `1`/`0`; `null` is absent.
+    fn boolean(&mut self, field: &str) -> Option<bool> {
+        let b = match self.obj.get(field)? {
+            Value::Null => return None,
+            Value::Bool(b) => *b,
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    self.invalid(field);
+                    return None;
+                }
+            },
+            Value::Number(n) if n.as_i64() == Some(0) => false,
+            Value::Number(n) if n.as_i64() == Some(1) => true,
+            _ => {
+                self.invalid(field);
+                return None;
+            }
+        };
+        Some(b)
+    }
+
+    /// A list of strings (`tags`, `domain_names`): an array of strings, or one string of space-
+    /// or comma-separated values; trimmed, blanks dropped, duplicates removed; `null` empties it.
+    fn list(&mut self, field: &str) -> Option<Vec<String>> {
+        let raw: Vec<String> = match self.obj.get(field)? {
+            Value::Null => Vec::new(),
+            Value::String(s) => s.split([' ', ',']).map(str::to_owned).collect(),
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        Value::Number(n) => out.push(n.to_string()),
+                        _ => {
+                            self.invalid(field);
+                            return None;
+                        }
+                    }
+                }
+                out
+            }
+            _ => {
+                self.invalid(field);
+                return None;
+            }
+        };
+        let mut values: Vec<String> = Vec::new();
+        for v in raw {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            if v.chars().count() > MAX_SHORT {
+                self.errors.add(field, "is too long", Some("InvalidValue"));
+                return None;
+            }
+            if !values.iter().any(|x| x == v) {
+                values.push(v.to_owned());
+            }
+        }
+        Some(values)
+    }
+
+    fn fields(&mut self) -> Option<Map<String, Value>> {
+        match self.obj.get("organization_fields")? {
+            Value::Null => None,
+            Value::Object(m) => Some(m.clone()),
+            _ => {
+                self.invalid("organization_fields");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(v: Value) -> Result<OrganizationInput, ValidationErrors> {
+        OrganizationInput::from_json(v.as_object().unwrap(), true)
+    }
+
+    #[test]
+    fn lenient_types_are_accepted() {
+        let o = read(
+            json!({"name": " Acme ", "group_id": "12", "shared_tickets": "true",
+            "shared_comments": 0, "tags": "a b,a", "domain_names": ["x.com", " y.org ", "x.com"],
+            "external_id": "  ", "url": 5, "whatever": []}),
+        )
+        .unwrap();
+        assert_eq!(o.name, Some(Some("Acme".into())));
+        assert_eq!(o.group_id, Some(Some(12)));
+        assert_eq!(o.shared_tickets, Some(true));
+        assert_eq!(o.shared_comments, Some(false));
+        assert_eq!(o.tags.unwrap(), ["a", "b"]);
+        assert_eq!(o.domain_names.unwrap(), ["x.com", "y.org"]);
+        assert_eq!(o.external_id, Some(None));
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let e = read(
+            json!({"name": [], "group_id": "abc", "shared_tickets": "yes",
+            "domain_names": 5, "organization_fields": [], "id": "x"}),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = e.fields.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "name",
+                "group_id",
+                "shared_tickets",
+                "domain_names",
+                "organization_fields"
+            ]
+        );
+    }
+
+    #[test]
+    fn create_needs_a_name() {
+        for v in [json!({}), json!({"name": null}), json!({"name": "  "})] {
+            let e = read(v).unwrap().create(1).unwrap_err();
+            assert_eq!(e.fields[0].0, "name");
+            assert_eq!(e.fields[0].1.error, Some("BlankValue"));
+        }
+    }
+
+    #[test]
+    fn update_changes_only_given_keys_and_merges_fields() {
+        let mut org =
+            read(json!({"name": "A", "notes": "n", "organization_fields": {"a": 1, "b": 2}}))
+                .unwrap()
+                .create(1)
+                .unwrap();
+        let changed = read(json!({"details": "d", "organization_fields": {"a": null, "c": 3}}))
+            .unwrap()
+            .update(&mut org, 5)
+            .unwrap();
+        assert!(changed);
+        assert_eq!(org.updated_at, 5);
+        assert_eq!(org.notes.as_deref(), Some("n"));
+        assert_eq!(org.details.as_deref(), Some("d"));
+        assert_eq!(json!(org.organization_fields), json!({"b": 2, "c": 3}));
+        assert!(
+            !read(json!({"name": "A"}))
+                .unwrap()
+                .update(&mut org, 9)
+                .unwrap()
+        );
+        assert_eq!(org.updated_at, 5);
+        assert!(
+            read(json!({"name": ""}))
+                .unwrap()
+                .update(&mut org, 9)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn duplicate_name_reads_as_recorded() {
+        let e = duplicate_name(" Lorem Ipsum ");
+        assert_eq!(
+            e.details(),
+            json!({"name": [{"description": "Name: Lorem Ipsum has already been taken", "error": "DuplicateValue"}]})
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Zendesk search syntax for users, as far as deskd understands it: `key:value` terms for
+//! `email`, `external_id`, `name`, `role`, `organization_id`, `tags` (quoted values allowed,
+//! `*` as a wildcard in emails and names), `type:user` (ignored), and bare terms, which match a
+//! name or an email address.
+
+use crate::role::Role;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    Email(String),
+    ExternalId(String),
+    Name(String),
+    Role(Role),
+    OrganizationId(i64),
+    Tag(String),
+    /// A bare word: part of a name or an email.
+    Any(String),
+}
+
+/// Splits a query into words, keeping quoted runs together.
+fn words(query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in query.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Parses a query; an unknown key or a bad value is an error naming it.
+pub fn parse(query: &str) -> Result<Vec<Term>, String> {
+    let mut terms = Vec::new();
+    for word in words(query) {
+        let Some((key, value)) = word
+            .split_once(':')
+            .filter(|(k, _)| !k.is_empty() && !k.contains('@'))
+        else {
+            terms.push(Term::Any(crate::text::normalize(&word)));
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(format!("{key}: needs a value"));
+        }
+        let term = match key.to_ascii_lowercase().as_str() {
+            "type" if value.eq_ignore_ascii_case("user") => continue,
+            "type" => {
+                return Err(format!(
+                    "type:{value} is not searchable here; use type:user"
+                ));
+            }
+            "email" => Term::Email(crate::text::normalize(value)),
+            "external_id" => Term::ExternalId(crate::text::normalize(value)),
+            "name" => Term::Name(crate::text::normalize(value)),
+            "role" => {
+                Term::Role(Role::parse(value).ok_or_else(|| format!("role:{value} is not a role"))?)
+            }
+            "organization_id" | "organization" => Term::OrganizationId(
+                value
+                    .parse()
+                    .map_err(|_| format!("{key}:{value} is not a number"))?,
+            ),
+            "tags" | "tag" => Term::Tag(value.to_owned()),
+            other => return Err(format!("{other} is not a searchable user field")),
+        };
+        terms.push(term);
+    }
+    Ok(terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_quotes_and_bare_words() {
+        assert_eq!(
+            parse(r#"type:user email:A@B.co name:"Roger Wilco" role:agent organization_id:5 tags:vip roger"#).unwrap(),
+            vec![
+                Term::Email("a@b.co".into()),
+                Term::Name("roger wilco".into()),
+                Term::Role(Role::Agent),
+                Term::OrganizationId(5),
+                Term::Tag("vip".into()),
+                Term::Any("roger".into()),
+            ]
+        );
+        assert_eq!(
+            parse("roger@example.org").unwrap(),
+            vec![Term::Any("roger@example.org".into())]
+        );
+        assert!(parse("shoe_size:9").is_err());
+        assert!(parse("role:boss").is_err());
+        assert!(parse("email:").is_err());
+    }
+}

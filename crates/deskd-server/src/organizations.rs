@@ -1,0 +1,348 @@
+//! `/api/v2/organizations`: create, create_or_update, list, show, show_many, search, update,
+//! delete, and the users of one organization.
+
+use std::collections::BTreeMap;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use deskd_model::organization::OrganizationRecord;
+use deskd_model::organization_input::OrganizationInput;
+use deskd_store::organizations::{self, Saved};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Admin, Staff};
+use crate::error::ApiError;
+use crate::extract::{BaseUrl, JsonObject, require_object};
+use crate::paging::{Paging, cursor_body, offset_body};
+use crate::respond::{json_response, ok};
+use crate::users::path_id;
+
+/// Most values `show_many` takes.
+const MAX_VALUES: usize = 100;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/organizations", get(list).post(create))
+        .route(
+            "/api/v2/organizations/create_or_update",
+            post(create_or_update),
+        )
+        .route("/api/v2/organizations/show_many", get(show_many))
+        .route("/api/v2/organizations/search", get(search))
+        .route(
+            "/api/v2/organizations/{id}",
+            get(show).put(update).delete(destroy),
+        )
+        .route("/api/v2/organizations/{id}/users", get(users))
+}
+
+/// Query parameters as pairs; the first occurrence of a key wins. (Reading pairs never fails,
+/// so no query string earns a non-Zendesk rejection.)
+type Pairs = Query<Vec<(String, String)>>;
+
+fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `{"organization": ...}` with an absolute `Location`.
+fn saved_response(status: StatusCode, org: &OrganizationRecord, base: &str) -> Response {
+    let wire = org.to_wire(base);
+    let mut resp = json_response(status, &json!({ "organization": wire }));
+    if let Ok(loc) = HeaderValue::from_str(&wire.url) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+fn read_input(
+    body: &serde_json::Map<String, Value>,
+    with_id: bool,
+) -> Result<Arc<OrganizationInput>, ApiError> {
+    Ok(Arc::new(OrganizationInput::from_json(
+        require_object(body, "organization")?,
+        with_id,
+    )?))
+}
+
+/// `POST /api/v2/organizations`: 201 with `Location`.
+async fn create(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    BaseUrl(base): BaseUrl,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let input = read_input(&body, false)?;
+    let now = deskd_model::time::now();
+    let org = app
+        .store
+        .write(move |conn| {
+            let input = input.clone();
+            Box::pin(async move { organizations::create(conn, &input, now).await })
+        })
+        .await??;
+    Ok(saved_response(StatusCode::CREATED, &org, &base))
+}
+
+/// `POST /api/v2/organizations/create_or_update`: matched by `id`, then `external_id` (never by
+/// name); 201 when created, 200 when updated, `Location` on both.
+async fn create_or_update(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    BaseUrl(base): BaseUrl,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let input = read_input(&body, true)?;
+    let now = deskd_model::time::now();
+    let (saved, org) = app
+        .store
+        .write(move |conn| {
+            let input = input.clone();
+            Box::pin(async move { organizations::create_or_update(conn, &input, now).await })
+        })
+        .await??;
+    let status = match saved {
+        Saved::Created => StatusCode::CREATED,
+        Saved::Updated => StatusCode::OK,
+    };
+    Ok(saved_response(status, &org, &base))
+}
+
+/// `PUT /api/v2/organizations/{id}`: only the supplied keys change.
+async fn update(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let input = read_input(&body, false)?;
+    let now = deskd_model::time::now();
+    let org = app
+        .store
+        .write(move |conn| {
+            let input = input.clone();
+            Box::pin(async move { organizations::update_by_id(conn, id, &input, now).await })
+        })
+        .await??;
+    Ok(ok(&json!({ "organization": org.to_wire(&base) })))
+}
+
+/// `DELETE /api/v2/organizations/{id}`: 204; its users keep no organization. A body is ignored.
+async fn destroy(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let now = deskd_model::time::now();
+    let deleted = app
+        .store
+        .write(move |conn| Box::pin(async move { organizations::delete(conn, id, now).await }))
+        .await?;
+    if !deleted {
+        return Err(ApiError::NotFound);
+    }
+    let mut resp = Response::default();
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    Ok(resp)
+}
+
+/// `GET /api/v2/organizations/{id}`.
+async fn show(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let mut conn = app.store.reader().await?;
+    let org = organizations::load(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(ok(&json!({ "organization": org.to_wire(&base) })))
+}
+
+/// `GET /api/v2/organizations`: by id, ascending; offset pagination, or cursor pagination
+/// forwards with `page[size]` / `page[after]`.
+async fn list(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(pairs): Pairs,
+) -> Result<Response, ApiError> {
+    let query: BTreeMap<String, String> = pairs.into_iter().collect();
+    let mut conn = app.store.reader().await?;
+    let body = match Paging::from_query(&query)? {
+        Paging::Offset { page, per_page } => {
+            let count = organizations::count(&mut conn).await?;
+            let orgs = organizations::list(&mut conn, (page - 1) * per_page, per_page).await?;
+            let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+            offset_body(
+                "organizations",
+                wire,
+                count,
+                page,
+                per_page,
+                &base,
+                "/organizations",
+                &query,
+            )
+        }
+        Paging::Cursor {
+            before: Some(_), ..
+        } => {
+            return Err(ApiError::bad_request(
+                "InvalidPaginationParameter",
+                "organizations page forwards only (page[after])",
+            ));
+        }
+        Paging::Cursor { size, after, .. } => {
+            let mut orgs =
+                organizations::page_by_id(&mut conn, after.unwrap_or(0), size + 1).await?;
+            let has_more = orgs.len() as i64 > size;
+            orgs.truncate(size as usize);
+            let ids: Vec<i64> = orgs.iter().map(|o| o.id).collect();
+            let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+            cursor_body(
+                "organizations",
+                wire,
+                &ids,
+                has_more,
+                size,
+                &base,
+                "/organizations",
+                &query,
+            )
+        }
+    };
+    Ok(ok(&body))
+}
+
+/// The comma-separated values of a `show_many` parameter, at most 100.
+fn many_values(key: &str, raw: &str) -> Result<Vec<String>, ApiError> {
+    let values: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if values.len() > MAX_VALUES {
+        return Err(ApiError::Raw(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "TooManyValues", "description": format!("Parameter {key} cannot specify more than {MAX_VALUES} values"), "max_count": MAX_VALUES}),
+        ));
+    }
+    Ok(values)
+}
+
+/// `GET /api/v2/organizations/show_many?ids=1,2` or `?external_ids=a,b`: unknown ones are
+/// dropped silently.
+async fn show_many(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(pairs): Pairs,
+) -> Result<Response, ApiError> {
+    let orgs = match (param(&pairs, "ids"), param(&pairs, "external_ids")) {
+        (Some(raw), _) => {
+            // A value that is no id names no organization.
+            let ids: Vec<i64> = many_values("ids", raw)?
+                .iter()
+                .filter_map(|v| v.parse::<i64>().ok())
+                .collect();
+            let mut conn = app.store.reader().await?;
+            organizations::load_many(&mut conn, &ids).await?
+        }
+        (None, Some(raw)) => {
+            let external_ids = many_values("external_ids", raw)?;
+            let mut conn = app.store.reader().await?;
+            organizations::load_many_by_external_ids(&mut conn, &external_ids).await?
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: ids",
+            ));
+        }
+    };
+    let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
+    Ok(ok(&json!({ "organizations": wire })))
+}
+
+/// `GET /api/v2/organizations/search?name=X` or `?external_id=X` (exactly one): exact,
+/// case-insensitive.
+async fn search(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(pairs): Pairs,
+) -> Result<Response, ApiError> {
+    let name = param(&pairs, "name");
+    let external_id = param(&pairs, "external_id");
+    match (name, external_id) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "InvalidParameter",
+                "Specify either name or external_id, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: name or external_id",
+            ));
+        }
+        _ => {}
+    }
+    let mut conn = app.store.reader().await?;
+    let orgs = organizations::search(&mut conn, name, external_id).await?;
+    let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
+    Ok(ok(&json!({
+        "organizations": wire,
+        "next_page": null,
+        "previous_page": null,
+        "count": wire.len(),
+    })))
+}
+
+/// `GET /api/v2/organizations/{id}/users`: its active users, paginated as `GET /users`.
+async fn users(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    Query(pairs): Pairs,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    {
+        let mut conn = app.store.reader().await?;
+        if !organizations::exists(&mut conn, id).await? {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let filter = deskd_store::user_queries::UserFilter {
+        organization_id: Some(id),
+        ..Default::default()
+    };
+    let query: BTreeMap<String, String> = pairs.into_iter().collect();
+    crate::user_reads::page(
+        &app,
+        &filter,
+        &query,
+        &base,
+        &format!("/organizations/{id}/users"),
+        "users",
+        crate::user_reads::user_wire,
+    )
+    .await
+}

@@ -1,0 +1,312 @@
+//! Reading users in bulk: lists (by id cursor or offset), search, counts, show_many.
+
+use deskd_model::Role;
+use deskd_model::search::Term;
+use deskd_model::user::UserRecord;
+use sqlx::AnyConnection;
+
+use crate::StoreError;
+use crate::rows::{self, Params, Q, all, first, int};
+
+/// Which users a read wants.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// Soft-deleted users instead of active ones.
+    pub deleted: bool,
+    pub roles: Vec<Role>,
+    pub external_id: Option<String>,
+    pub organization_id: Option<i64>,
+    pub terms: Vec<Term>,
+}
+
+/// A value bound to the WHERE clause being built.
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL for `filter` as a WHERE clause, and the values to bind in order.
+fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
+    let mut parts = vec![format!("active = {}", if filter.deleted { 0 } else { 1 })];
+    let mut args = Vec::new();
+    let like = |s: &str| format!("%{}%", s.replace('*', "%"));
+    if !filter.roles.is_empty() {
+        parts.push(format!("role IN ({})", p.list(filter.roles.len())));
+        args.extend(
+            filter
+                .roles
+                .iter()
+                .map(|r| Arg::Text(r.as_str().to_owned())),
+        );
+    }
+    if let Some(ext) = &filter.external_id {
+        parts.push(format!("external_id_norm = {}", p.one()));
+        args.push(Arg::Text(deskd_model::text::normalize(ext)));
+    }
+    if let Some(org) = filter.organization_id {
+        parts.push(format!("organization_id = {}", p.one()));
+        args.push(Arg::Int(org));
+    }
+    for term in &filter.terms {
+        match term {
+            Term::Email(e) if e.contains('*') => {
+                parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {})", p.one()));
+                args.push(Arg::Text(e.replace('*', "%")));
+            }
+            Term::Email(e) => {
+                parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm = {})", p.one()));
+                args.push(Arg::Text(e.clone()));
+            }
+            Term::ExternalId(e) => {
+                parts.push(format!("external_id_norm = {}", p.one()));
+                args.push(Arg::Text(e.clone()));
+            }
+            Term::Name(n) => {
+                parts.push(format!("lower(name) LIKE {}", p.one()));
+                args.push(Arg::Text(like(n)));
+            }
+            Term::Role(r) => {
+                parts.push(format!("role = {}", p.one()));
+                args.push(Arg::Text(r.as_str().to_owned()));
+            }
+            Term::OrganizationId(o) => {
+                parts.push(format!("organization_id = {}", p.one()));
+                args.push(Arg::Int(*o));
+            }
+            Term::Tag(t) => {
+                parts.push(format!("tags LIKE {}", p.one()));
+                args.push(Arg::Text(format!(
+                    "%{}%",
+                    serde_json::Value::String(t.clone())
+                )));
+            }
+            Term::Any(w) => {
+                let (a, b) = (p.one(), p.one());
+                parts.push(format!(
+                    "(lower(name) LIKE {a} OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b}))"
+                ));
+                args.push(Arg::Text(like(w)));
+                args.push(Arg::Text(like(w)));
+            }
+        }
+    }
+    (parts.join(" AND "), args)
+}
+
+fn bind<'q>(mut q: Q<'q>, args: Vec<Arg>) -> Q<'q> {
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(i),
+            Arg::Text(s) => q.bind(s),
+        };
+    }
+    q
+}
+
+/// A cursor page by id: ascending after `after`, or the page just before `before`. Reads one
+/// row more than `limit` so the caller can tell whether there is more.
+pub async fn page_by_id(
+    conn: &mut AnyConnection,
+    filter: &UserFilter,
+    after: Option<i64>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let mut p = Params::new(conn);
+    let (mut clause, mut args) = where_clause(&mut p, filter);
+    let desc = before.is_some();
+    if let Some(a) = after {
+        clause.push_str(&format!(" AND id > {}", p.one()));
+        args.push(Arg::Int(a));
+    }
+    if let Some(b) = before {
+        clause.push_str(&format!(" AND id < {}", p.one()));
+        args.push(Arg::Int(b));
+    }
+    let sql = format!(
+        "SELECT {} FROM users WHERE {clause} ORDER BY id {} LIMIT {}",
+        rows::USER_COLUMNS,
+        if desc { "DESC" } else { "ASC" },
+        p.one()
+    );
+    args.push(Arg::Int(limit + 1));
+    let mut users: Vec<UserRecord> = all(conn, bind(sqlx::query(&sql), args))
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect::<Result<_, _>>()?;
+    if desc {
+        users.reverse();
+    }
+    Ok(users)
+}
+
+/// An offset page in id order.
+pub async fn page_by_offset(
+    conn: &mut AnyConnection,
+    filter: &UserFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let mut p = Params::new(conn);
+    let (clause, mut args) = where_clause(&mut p, filter);
+    let sql = format!(
+        "SELECT {} FROM users WHERE {clause} ORDER BY id LIMIT {} OFFSET {}",
+        rows::USER_COLUMNS,
+        p.one(),
+        p.one()
+    );
+    args.push(Arg::Int(limit));
+    args.push(Arg::Int(offset));
+    all(conn, bind(sqlx::query(&sql), args))
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
+}
+
+pub async fn count(conn: &mut AnyConnection, filter: &UserFilter) -> Result<i64, StoreError> {
+    let mut p = Params::new(conn);
+    let (clause, args) = where_clause(&mut p, filter);
+    let sql = format!("SELECT COUNT(*) AS n FROM users WHERE {clause}");
+    let row = first(conn, bind(sqlx::query(&sql), args)).await?;
+    row.map(|r| int(&r, "n"))
+        .transpose()
+        .map(|n| n.unwrap_or(0))
+}
+
+/// Users by id or by external id (normalised), in the order asked; unknown ones left out.
+pub async fn show_many(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    external_ids: &[String],
+    include_deleted: bool,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let active = if include_deleted {
+        ""
+    } else {
+        " AND active = 1"
+    };
+    let mut found = Vec::new();
+    if !ids.is_empty() {
+        let sql = format!(
+            "SELECT {} FROM users WHERE id IN ({}){active}",
+            rows::USER_COLUMNS,
+            Params::new(conn).list(ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let got: Vec<UserRecord> = all(conn, q)
+            .await?
+            .iter()
+            .map(rows::user)
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            found.extend(got.iter().find(|u| u.id == *id).cloned());
+        }
+    }
+    if !external_ids.is_empty() {
+        let norms: Vec<String> = external_ids
+            .iter()
+            .map(|e| deskd_model::text::normalize(e))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM users WHERE external_id_norm IN ({}){active}",
+            rows::USER_COLUMNS,
+            Params::new(conn).list(norms.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for n in &norms {
+            q = q.bind(n.clone());
+        }
+        let got: Vec<UserRecord> = all(conn, q)
+            .await?
+            .iter()
+            .map(rows::user)
+            .collect::<Result<_, _>>()?;
+        for n in &norms {
+            found.extend(
+                got.iter()
+                    .find(|u| {
+                        u.external_id
+                            .as_deref()
+                            .map(deskd_model::text::normalize)
+                            .as_ref()
+                            == Some(n)
+                    })
+                    .cloned(),
+            );
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|u| seen.insert(u.id));
+    Ok(found)
+}
+
+/// Erases a soft-deleted user's personal data for good (Zendesk's permanent deletion).
+pub async fn erase(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> Result<Option<UserRecord>, StoreError> {
+    sqlx::query("DELETE FROM oauth_tokens WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM identities WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let res = sqlx::query(
+        "UPDATE users SET name = 'Permanently Deleted User', email = NULL, external_id = NULL, external_id_norm = NULL, \
+         phone = NULL, shared_phone_number = NULL, alias = NULL, details = NULL, notes = NULL, signature = NULL, \
+         remote_photo_url = NULL, tags = '[]', user_fields = '{}', password_hash = NULL, organization_id = NULL, \
+         default_group_id = NULL, verified = 0, updated_at = $1 WHERE id = $2 AND active = 0",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Ok(None);
+    }
+    crate::users::load(conn, id).await
+}
+
+/// Users changed at or after `start` (Unix seconds), in (updated_at, id) order, strictly after
+/// the `(updated_at, id)` position when given; deleted users included. One row more than `limit`.
+pub async fn changed_since(
+    conn: &mut AnyConnection,
+    start: i64,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let q = match after {
+        None => {
+            let sql = format!(
+                "SELECT {} FROM users WHERE updated_at >= $1 ORDER BY updated_at, id LIMIT $2",
+                rows::USER_COLUMNS
+            );
+            all(conn, sqlx::query(&sql).bind(start).bind(limit + 1)).await?
+        }
+        Some((ts, id)) => {
+            let sql = format!(
+                "SELECT {} FROM users WHERE updated_at >= $1 AND (updated_at > $2 OR (updated_at = $2 AND id > $3)) \
+                 ORDER BY updated_at, id LIMIT $4",
+                rows::USER_COLUMNS
+            );
+            all(
+                conn,
+                sqlx::query(&sql)
+                    .bind(start)
+                    .bind(ts)
+                    .bind(id)
+                    .bind(limit + 1),
+            )
+            .await?
+        }
+    };
+    q.iter().map(rows::user).collect()
+}
