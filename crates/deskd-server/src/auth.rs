@@ -180,9 +180,38 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
     if let Some(caller) = app.logins.get(&key, epoch) {
         return Ok(Some(caller));
     }
-    let caller = verify(app, creds).await?;
-    app.logins.put(key, caller.clone(), epoch);
-    Ok(Some(caller))
+    // Failed logins are counted per email; past the limit every try answers 429 until the
+    // bucket drains, whether or not its secret is right, and other users are unaffected.
+    let throttle = match (&creds, app.limiter.auth_failures) {
+        (Credentials::Token { email, .. } | Credentials::Password { email, .. }, Some(rate)) => {
+            Some((
+                format!("authfail:{}", deskd_model::text::normalize(email)),
+                rate,
+            ))
+        }
+        _ => None,
+    };
+    if let Some((bucket, rate)) = &throttle {
+        if let Some(d) = app.limiter.would_refuse(&app.store, bucket, *rate).await? {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: d.retry_after_secs,
+                text: "Too many failed login attempts for this user. Retry later.",
+            });
+        }
+    }
+    match verify(app, creds).await {
+        Ok(caller) => {
+            app.logins.put(key, caller.clone(), epoch);
+            Ok(Some(caller))
+        }
+        Err(e @ (ApiError::Unauthorized | ApiError::InvalidToken)) => {
+            if let Some((bucket, rate)) = &throttle {
+                app.limiter.take(&app.store, bucket, *rate).await?;
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> {

@@ -31,6 +31,12 @@ pub enum ApiError {
     Invalid(ValidationErrors),
     #[error("internal error: {0}")]
     Internal(String),
+    /// 429 with a plain-text sentence and `Retry-After`.
+    #[error("too many requests: {text}")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        text: &'static str,
+    },
     /// A status and body Zendesk answers verbatim (e.g. `TooManyValues`).
     #[error("{0}: {1}")]
     Raw(StatusCode, Value),
@@ -79,6 +85,7 @@ impl ApiError {
                 json!({"error": "RecordInvalid", "description": "Record validation errors", "details": errors.details()}),
             ),
             ApiError::Raw(status, body) => (*status, body.clone()),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, Value::Null),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "InternalError", "description": "Something went wrong on our side; the request may be retried"}),
@@ -89,6 +96,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::TooManyRequests {
+            retry_after_secs,
+            text,
+        } = &self
+        {
+            return crate::respond::too_many_requests(*retry_after_secs, text);
+        }
         if let ApiError::Internal(detail) = &self {
             // Logged in full here; the client gets an opaque body.
             tracing::error!(%detail, "internal error");

@@ -13,6 +13,7 @@ mod health;
 mod identities;
 mod incremental;
 mod job_statuses;
+pub mod limits;
 mod oauth;
 mod organizations;
 mod paging;
@@ -41,8 +42,14 @@ pub use extract::MAX_BODY_BYTES;
 pub struct Config {
     /// Base for absolute URLs in responses (`https://help.example.com`); else the request's Host.
     pub public_url: Option<String>,
-    /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks).
+    /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks); when on, the three below.
     pub rate_limits: bool,
+    /// Account budget, requests a minute (Zendesk Enterprise: 700); `None` for no limit.
+    pub account_rate_limit: Option<u32>,
+    /// create_or_update / PUT /users/{id} requests a minute per user profile (Zendesk: 5).
+    pub profile_rate_limit: Option<u32>,
+    /// Failed logins for one email within 5 minutes before further tries get 429.
+    pub auth_failure_limit: Option<u32>,
     /// Whether bulk user imports are on while the account setting has not been set.
     pub bulk_import_default: bool,
     /// Job workers in this process.
@@ -58,6 +65,9 @@ impl Default for Config {
         Config {
             public_url: None,
             rate_limits: true,
+            account_rate_limit: Some(700),
+            profile_rate_limit: Some(5),
+            auth_failure_limit: Some(10),
             bulk_import_default: true,
             job_workers: 4,
             job_lease: Duration::from_secs(30),
@@ -75,11 +85,22 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// Wakes an idle job worker when a job is submitted here.
     pub jobs_notify: Arc<tokio::sync::Notify>,
+    pub limiter: limits::Limiter,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, local_addr: SocketAddr) -> Self {
+        let on = |n: Option<u32>, period_secs| {
+            n.filter(|_| config.rate_limits)
+                .map(|limit| limits::Rate { limit, period_secs })
+        };
+        let limiter = limits::Limiter::new(
+            on(config.account_rate_limit, 60),
+            on(config.profile_rate_limit, 60),
+            on(config.auth_failure_limit, 300),
+        );
         AppState {
+            limiter,
             store,
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
@@ -104,6 +125,10 @@ pub fn router(state: AppState) -> Router {
         .merge(account::routes())
         .fallback(paths::invalid_endpoint)
         .method_not_allowed_fallback(paths::invalid_endpoint)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::account_limit,
+        ))
         .layer(axum::middleware::from_fn(paths::common_headers))
         .with_state(state)
 }

@@ -43,6 +43,30 @@ async fn upsert(
     mode: Mode,
     location_on_update: bool,
 ) -> Result<Response, ApiError> {
+    // create_or_update and PUT /users/{id} count against the target profile's own limit.
+    let (profile, profile_key) = match (mode, app.limiter.profile) {
+        (Mode::CreateOrUpdate | Mode::UpdateOnly, Some(rate)) => {
+            match profile_key(app, &input).await? {
+                Some(key) => (
+                    Some(app.limiter.take(&app.store, &key, rate).await?),
+                    Some(key),
+                ),
+                None => (None, None),
+            }
+        }
+        _ => (None, None),
+    };
+    if let Some(d) = profile.filter(|d| !d.allowed) {
+        let text = format!(
+            "You have exceeded the rate limit for updating a single unique user. user email: {} id: {} external_id: {}",
+            input.email.as_deref().unwrap_or(""),
+            input.id.map(|i| i.to_string()).unwrap_or_default(),
+            input.external_id.clone().flatten().unwrap_or_default(),
+        );
+        let mut resp = crate::respond::too_many_requests(d.retry_after_secs, &text);
+        crate::limits::profile_header(resp.headers_mut(), &d);
+        return Ok(resp);
+    }
     let item = UpsertItem {
         input: Arc::new(input),
         actor: caller.actor(),
@@ -52,14 +76,51 @@ async fn upsert(
         Upserted::Created(u) => (StatusCode::CREATED, u),
         Upserted::Updated(u) => (StatusCode::OK, u),
     };
+    // A profile first seen by email or external id is the new user's from now on: its first
+    // request counts there too, so the limit holds across the switch of key.
+    if let (Some(rate), Some(key)) = (app.limiter.profile, &profile_key) {
+        let id_key = format!("profile:{}", user.id);
+        if *key != id_key {
+            app.limiter.take(&app.store, &id_key, rate).await?;
+        }
+    }
     let wire = user.to_wire(base);
     let mut resp = json_response(status, &json!({ "user": wire }));
+    if let Some(d) = &profile {
+        crate::limits::profile_header(resp.headers_mut(), d);
+    }
     if status == StatusCode::CREATED || location_on_update {
         if let Ok(loc) = HeaderValue::from_str(&wire.url) {
             resp.headers_mut().insert(header::LOCATION, loc);
         }
     }
     Ok(resp)
+}
+
+/// The key of the "unique end-user profile" a write targets: the resolved user id, else the
+/// normalised external_id, else the normalised email.
+async fn profile_key(app: &AppState, input: &UserInput) -> Result<Option<String>, ApiError> {
+    if let Some(id) = input.id {
+        return Ok(Some(format!("profile:{id}")));
+    }
+    let mut conn = app.store.reader().await?;
+    if let Some(Some(ext)) = &input.external_id {
+        return Ok(Some(
+            match users::id_by_external_id(&mut conn, ext).await? {
+                Some(id) => format!("profile:{id}"),
+                None => format!("profile:ext:{}", deskd_model::text::normalize(ext)),
+            },
+        ));
+    }
+    if let Some(email) = input.emails().next() {
+        return Ok(Some(
+            match users::id_by_identity(&mut conn, "email", email).await? {
+                Some(id) => format!("profile:{id}"),
+                None => format!("profile:email:{}", deskd_model::text::normalize(email)),
+            },
+        ));
+    }
+    Ok(None)
 }
 
 /// `POST /api/v2/users/create_or_update`: 201 when created, 200 when updated, `Location` on both.

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod identities;
 pub mod jobs;
 pub mod organizations;
+pub mod rate_limits;
 pub mod rows;
 pub mod settings;
 pub mod upsert;

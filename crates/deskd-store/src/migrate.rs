@@ -11,6 +11,7 @@ const SQLITE: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_updated_index.sql"),
     ),
+    (4, include_str!("../migrations/sqlite/0004_rate_limits.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -18,6 +19,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         include_str!("../migrations/postgres/0003_updated_index.sql"),
+    ),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_rate_limits.sql"),
     ),
 ];
 

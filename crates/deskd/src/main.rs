@@ -53,6 +53,15 @@ struct ServeArgs {
     /// Switch every rate limit on or off (`off` for benchmarks and load tests).
     #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]
     rate_limits: OnOff,
+    /// Account budget in requests a minute, or `off` (Zendesk Enterprise: 700).
+    #[arg(long, env = "DESKD_ACCOUNT_RATE_LIMIT", default_value = "700", value_parser = limit)]
+    account_rate_limit: Limit,
+    /// create_or_update and PUT /users/{id} requests a minute per user profile, or `off`.
+    #[arg(long, env = "DESKD_PROFILE_RATE_LIMIT", default_value = "5", value_parser = limit)]
+    profile_rate_limit: Limit,
+    /// Failed logins for one email in 5 minutes before further tries get 429, or `off`.
+    #[arg(long, env = "DESKD_AUTH_FAILURE_LIMIT", default_value = "10", value_parser = limit)]
+    auth_failure_limit: Limit,
     /// Whether bulk user imports (create_many, create_or_update_many) are on until an admin sets
     /// `settings.deskd.bulk_user_import` through `PUT /api/v2/account/settings`.
     #[arg(long, env = "DESKD_BULK_IMPORT", value_enum, default_value = "on")]
@@ -76,6 +85,20 @@ struct ServeArgs {
     /// Password of the first admin.
     #[arg(long, env = "DESKD_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+}
+
+/// A rate limit: a positive number, or `off`.
+#[derive(Clone, Copy, Debug)]
+struct Limit(Option<u32>);
+
+fn limit(s: &str) -> Result<Limit, String> {
+    match s.trim() {
+        "off" | "none" | "0" => Ok(Limit(None)),
+        n => n
+            .parse::<u32>()
+            .map(|n| Limit(Some(n)))
+            .map_err(|_| format!("{s:?}: a positive number or `off`")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -142,6 +165,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config {
         public_url: args.public_url,
         rate_limits: args.rate_limits == OnOff::On,
+        account_rate_limit: args.account_rate_limit.0,
+        profile_rate_limit: args.profile_rate_limit.0,
+        auth_failure_limit: args.auth_failure_limit.0,
         bulk_import_default: args.bulk_import == OnOff::On,
         job_workers: args.job_workers.max(1),
         job_lease: std::time::Duration::from_secs(args.job_lease_secs.max(1)),

@@ -125,6 +125,21 @@ impl TestApp {
                 )
             }
         };
+        Self::start(backend, db_url, dir, pg_schema, config).await
+    }
+
+    /// A second server on the same database as `other` (a replica); it owns no schema.
+    pub async fn replica_of(other: &TestApp, config: Config) -> TestApp {
+        Self::start(other.backend, other.db_url.clone(), None, None, config).await
+    }
+
+    async fn start(
+        backend: Backend,
+        db_url: String,
+        dir: Option<tempfile::TempDir>,
+        pg_schema: Option<String>,
+        config: Config,
+    ) -> TestApp {
         let mut opts = StoreOptions::new(&db_url);
         opts.max_connections = 8;
         let store = Store::open(&opts).await.expect("open store");

@@ -12,5 +12,6 @@ mod create_or_update;
 mod delete;
 mod identities;
 mod organizations;
+mod rate_limits;
 mod server;
 mod users_surface;
