@@ -4,6 +4,7 @@
 //! `shutdown` resolves, finishing in-flight requests.
 
 mod account;
+mod api_tokens;
 pub mod auth;
 pub mod bootstrap;
 mod bulk;
@@ -120,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .merge(identities::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
+        .merge(api_tokens::routes())
         .merge(bulk::routes())
         .merge(job_statuses::routes())
         .merge(account::routes())

@@ -133,12 +133,96 @@ pub async fn insert_oauth_token(
     })
 }
 
-/// Deletes an OAuth token; false when there was none.
+/// Deletes an OAuth token (bumping the credentials epoch); false when there was none.
 pub async fn delete_oauth_token(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    bump_epoch(&mut *conn).await?;
     let rows = all(
         conn,
         sqlx::query("DELETE FROM oauth_tokens WHERE id = $1 RETURNING id").bind(id),
     )
     .await?;
     Ok(!rows.is_empty())
+}
+
+/// Records, inside the caller's transaction, that access was taken away from someone.
+pub async fn bump_epoch(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE credentials_epoch SET epoch = epoch + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn epoch(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = first(
+        conn,
+        sqlx::query("SELECT epoch FROM credentials_epoch WHERE id = 1"),
+    )
+    .await?;
+    row.map(|r| int(&r, "epoch"))
+        .transpose()
+        .map(|e| e.unwrap_or(0))
+}
+
+/// An account API token as listed: never the secret, which is not stored.
+#[derive(Clone, Debug)]
+pub struct ApiToken {
+    pub id: i64,
+    pub description: Option<String>,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn api_token(r: &AnyRow) -> Result<ApiToken, StoreError> {
+    let created_at = int(r, "created_at")?;
+    Ok(ApiToken {
+        id: int(r, "id")?,
+        description: opt_text(r, "description")?,
+        active: flag(r, "active")?,
+        created_at,
+        updated_at: crate::rows::opt_int(r, "updated_at")?.unwrap_or(created_at),
+    })
+}
+
+pub async fn list_api_tokens(conn: &mut AnyConnection) -> Result<Vec<ApiToken>, StoreError> {
+    all(conn, sqlx::query("SELECT id, description, active, created_at, updated_at FROM api_tokens WHERE active = 1 ORDER BY id"))
+        .await?
+        .iter()
+        .map(api_token)
+        .collect()
+}
+
+pub async fn load_api_token(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<ApiToken>, StoreError> {
+    let row = first(conn, sqlx::query("SELECT id, description, active, created_at, updated_at FROM api_tokens WHERE id = $1 AND active = 1").bind(id)).await?;
+    row.as_ref().map(api_token).transpose()
+}
+
+/// Revokes (deletes) an account API token and bumps the credentials epoch; false when none.
+pub async fn revoke_api_token(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreError> {
+    let gone = !all(
+        conn,
+        sqlx::query("DELETE FROM api_tokens WHERE id = $1 RETURNING id").bind(id),
+    )
+    .await?
+    .is_empty();
+    if gone {
+        bump_epoch(conn).await?;
+    }
+    Ok(gone)
+}
+
+/// The user `id` as authentication sees it.
+pub async fn principal_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<Principal>, StoreError> {
+    let row = first(
+        conn,
+        sqlx::query("SELECT id, role, active, suspended, password_hash, 0 AS token_ok FROM users WHERE id = $1").bind(id),
+    )
+    .await?;
+    row.as_ref().map(principal).transpose()
 }

@@ -71,6 +71,7 @@ pub async fn delete(
         .bind(ident.id)
         .execute(&mut *conn)
         .await?;
+    crate::credentials::bump_epoch(&mut *conn).await?;
     if ident.primary {
         let next = first(
             conn,

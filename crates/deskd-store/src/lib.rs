@@ -49,6 +49,10 @@ impl Store {
         migrate::run(backend, &pool).await?;
         let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
         let credentials_epoch = Arc::new(AtomicU64::new(0));
+        tokio::spawn(follow_credentials_epoch(
+            pool.clone(),
+            credentials_epoch.clone(),
+        ));
         let batcher = batcher::Batcher::new(writer.clone(), credentials_epoch.clone());
         Ok(Store {
             backend,
@@ -108,5 +112,25 @@ impl Store {
         self.batcher.close().await;
         self.writer.close().await;
         self.pool.close().await;
+    }
+}
+
+/// How often a process looks for credentials changes made by other processes.
+const EPOCH_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Follows the database's credentials epoch (bumped by any process that takes access away) and
+/// bumps this process's when it moves, until the pool closes.
+async fn follow_credentials_epoch(pool: AnyPool, local: Arc<AtomicU64>) {
+    let mut seen: Option<i64> = None;
+    while !pool.is_closed() {
+        if let Ok(mut conn) = pool.acquire().await {
+            if let Ok(e) = credentials::epoch(&mut conn).await {
+                if seen.is_some_and(|s| s != e) {
+                    local.fetch_add(1, Ordering::SeqCst);
+                }
+                seen = Some(e);
+            }
+        }
+        tokio::time::sleep(EPOCH_POLL).await;
     }
 }

@@ -4,26 +4,20 @@ use sqlx::{AnyPool, Connection, Executor, Row};
 
 use crate::{Backend, StoreError};
 
-const SQLITE: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_jobs.sql")),
-    (
-        3,
-        include_str!("../migrations/sqlite/0003_updated_index.sql"),
-    ),
-    (4, include_str!("../migrations/sqlite/0004_rate_limits.sql")),
+/// Migrations in order; the version of each is its position, from 1.
+const SQLITE: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_jobs.sql"),
+    include_str!("../migrations/sqlite/0003_updated_index.sql"),
+    include_str!("../migrations/sqlite/0004_rate_limits.sql"),
+    include_str!("../migrations/sqlite/0005_credentials_epoch.sql"),
 ];
-const POSTGRES: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_jobs.sql")),
-    (
-        3,
-        include_str!("../migrations/postgres/0003_updated_index.sql"),
-    ),
-    (
-        4,
-        include_str!("../migrations/postgres/0004_rate_limits.sql"),
-    ),
+const POSTGRES: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_jobs.sql"),
+    include_str!("../migrations/postgres/0003_updated_index.sql"),
+    include_str!("../migrations/postgres/0004_rate_limits.sql"),
+    include_str!("../migrations/postgres/0005_credentials_epoch.sql"),
 ];
 
 /// An arbitrary key for PostgreSQL's advisory lock, so replicas starting together migrate once.
@@ -50,14 +44,14 @@ pub(crate) async fn run(backend: Backend, pool: &AnyPool) -> Result<(), StoreErr
             .iter()
             .map(|r| r.try_get::<i64, _>(0))
             .collect::<Result<_, _>>()?;
-        for (version, sql) in migrations {
-            if applied.contains(version) {
+        for (version, sql) in (1i64..).zip(migrations.iter()) {
+            if applied.contains(&version) {
                 continue;
             }
             let mut tx = conn.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO deskd_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(*version)
+                .bind(version)
                 .bind(deskd_model::time::now())
                 .execute(&mut *tx)
                 .await?;

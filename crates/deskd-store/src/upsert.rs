@@ -324,6 +324,9 @@ async fn write(
         .map(|(uid, n)| (fix(*uid), n.clone()))
         .collect();
     users::insert_identities(conn, &identities, now).await?;
+    if w.credentials_changed {
+        crate::credentials::bump_epoch(&mut *conn).await?;
+    }
     for (identity_id, v) in &w.verify_identities {
         users::set_identity_verified(conn, *identity_id, *v, now).await?;
     }

@@ -272,6 +272,7 @@ pub async fn erase(
     if res.rows_affected() == 0 {
         return Ok(None);
     }
+    crate::credentials::bump_epoch(&mut *conn).await?;
     crate::users::load(conn, id).await
 }
 

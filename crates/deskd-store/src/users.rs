@@ -421,6 +421,20 @@ pub async fn admin_exists(conn: &mut AnyConnection) -> Result<bool, StoreError> 
     .is_some())
 }
 
+/// Sets (or, with `None`, clears) a user's password hash; cached logins are dropped.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    hash: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash.map(str::to_owned))
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    crate::credentials::bump_epoch(conn).await
+}
+
 pub async fn set_password_hash(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -516,5 +530,6 @@ pub async fn delete_for(
         return Ok(Ok(user));
     }
     let deleted = soft_delete(conn, user.id, now).await?;
+    crate::credentials::bump_epoch(&mut *conn).await?;
     Ok(deleted.ok_or(deskd_model::Rejection::NotFound))
 }

@@ -28,6 +28,32 @@ struct Cli {
 enum Command {
     /// Serve the API.
     Serve(ServeArgs),
+    /// Manage account API tokens (usable as `EMAIL/token:TOKEN` with any agent's email).
+    Token {
+        /// `sqlite://PATH` or `postgres://...`, as for `serve`.
+        #[arg(
+            long,
+            env = "DESKD_DATABASE_URL",
+            default_value = "sqlite://deskd.db",
+            global = true
+        )]
+        database: String,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it (shown this once; only a digest is stored).
+    Create {
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List active tokens (ids and descriptions; never the secrets).
+    List,
+    /// Revoke a token by id; it stops working at once, on every running server.
+    Revoke { id: i64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,6 +149,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Token { database, action } => token(&database, action).await,
         }
     });
     match result {
@@ -180,6 +207,61 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("deskd stopped");
     Ok(())
+}
+
+async fn token(database: &str, action: TokenAction) -> Result<(), String> {
+    use deskd_store::credentials;
+    let store = Store::open(&StoreOptions::new(database))
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", redact(database)))?;
+    let result = match action {
+        TokenAction::Create { description } => {
+            let secret = deskd_server::auth::new_secret();
+            let digest = deskd_server::auth::digest(&secret);
+            let now = deskd_model::time::now();
+            let id = store
+                .write(move |conn| {
+                    let (digest, description) = (digest.clone(), description.clone());
+                    Box::pin(async move {
+                        credentials::insert_api_token(conn, &digest, &description, now).await
+                    })
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{id}\t{secret}");
+            Ok(())
+        }
+        TokenAction::List => {
+            let mut conn = store.reader().await.map_err(|e| e.to_string())?;
+            for t in credentials::list_api_tokens(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{}\t{}\t{}",
+                    t.id,
+                    deskd_model::time::iso(t.created_at),
+                    t.description.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        TokenAction::Revoke { id } => {
+            let gone = store
+                .write(move |conn| {
+                    Box::pin(async move { credentials::revoke_api_token(conn, id).await })
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            if gone {
+                Ok(())
+            } else {
+                Err(format!("no token with id {id}"))
+            }
+        }
+    };
+    store.close().await;
+    result
 }
 
 /// Resolves on SIGTERM or SIGINT.

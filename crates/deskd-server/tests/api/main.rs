@@ -9,6 +9,7 @@ mod bad_input;
 mod bulk;
 mod concurrency;
 mod create_or_update;
+mod credentials;
 mod delete;
 mod identities;
 mod organizations;

@@ -1,0 +1,216 @@
+//! `/api/v2/api_tokens`: account API tokens (admins). The full token is shown once, on creation;
+//! only its SHA-256 digest is stored. Revocation reaches every process at once (credentials epoch).
+//! Also `PUT /api/v2/users/{id}/password`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, put};
+use deskd_model::{Role, ValidationErrors, time};
+use deskd_store::credentials::{self, ApiToken};
+use deskd_store::users;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Admin, Caller, digest, hash_password, new_secret};
+use crate::error::ApiError;
+use crate::extract::{BaseUrl, JsonObject};
+use crate::respond::{json_response, ok};
+use crate::users::path_id;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/api_tokens", get(list).post(create))
+        .route("/api/v2/api_tokens/{id}", get(show).delete(revoke))
+        .route("/api/v2/users/{id}/password", put(set_password))
+}
+
+fn wire(t: &ApiToken, base: &str) -> Value {
+    json!({
+        "url": format!("{base}/api_tokens/{}.json", t.id),
+        "id": t.id,
+        "description": t.description,
+        "active": t.active,
+        "created_at": time::iso(t.created_at),
+        "updated_at": time::iso(t.updated_at),
+    })
+}
+
+async fn list(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    BaseUrl(base): BaseUrl,
+) -> Result<Response, ApiError> {
+    let mut conn = app.store.reader().await?;
+    let tokens: Vec<Value> = credentials::list_api_tokens(&mut conn)
+        .await?
+        .iter()
+        .map(|t| wire(t, &base))
+        .collect();
+    let count = tokens.len();
+    Ok(ok(
+        &json!({"api_tokens": tokens, "next_page": null, "previous_page": null, "count": count}),
+    ))
+}
+
+async fn show(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut conn = app.store.reader().await?;
+    let t = credentials::load_api_token(&mut conn, path_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(ok(&json!({"api_token": wire(&t, &base)})))
+}
+
+/// `POST` `{"api_token": {"description": "..."}}` → 201 with the token, this once.
+async fn create(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    BaseUrl(base): BaseUrl,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let description = match body.get("api_token") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Object(o)) => match o.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) if s.chars().count() <= 255 => s.clone(),
+            Some(_) => {
+                return Err(ValidationErrors::single(
+                    "description",
+                    "is invalid",
+                    Some("InvalidValue"),
+                )
+                .into());
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "InvalidParameter",
+                "api_token must be a JSON object",
+            ));
+        }
+    };
+    let (token, id) = create_token(&app, &description).await?;
+    let mut conn = app.store.reader().await?;
+    let t = credentials::load_api_token(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut w = wire(&t, &base);
+    w["token"] = json!(token);
+    Ok(json_response(StatusCode::CREATED, &json!({"api_token": w})))
+}
+
+/// Creates a token; returns the secret (to show once) and the id.
+pub async fn create_token(app: &AppState, description: &str) -> Result<(String, i64), ApiError> {
+    let token = new_secret();
+    let (token_digest, description, now) = (digest(&token), description.to_owned(), time::now());
+    let id = app
+        .store
+        .write(move |conn| {
+            let (d, desc) = (token_digest.clone(), description.clone());
+            Box::pin(async move { credentials::insert_api_token(conn, &d, &desc, now).await })
+        })
+        .await?;
+    Ok((token, id))
+}
+
+/// `DELETE`: 204; the token stops working at once, on every replica.
+async fn revoke(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let gone = app
+        .store
+        .write(move |conn| Box::pin(async move { credentials::revoke_api_token(conn, id).await }))
+        .await?;
+    if !gone {
+        return Err(ApiError::NotFound);
+    }
+    app.store.credentials_changed();
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap_or_default())
+}
+
+/// Shortest password deskd accepts.
+const MIN_PASSWORD: usize = 8;
+
+/// `PUT /api/v2/users/{id}/password` `{"password": "..."}`: admins set anyone's; a user changes
+/// their own with `previous_password`. Stored as argon2id.
+async fn set_password(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let own = caller.user_id == id;
+    if caller.role != Role::Admin && !own {
+        return Err(ApiError::Forbidden);
+    }
+    let password = match body.get("password") {
+        Some(Value::String(p)) => p.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: password",
+            ));
+        }
+    };
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ValidationErrors::single(
+            "password",
+            &format!("is too short (minimum is {MIN_PASSWORD} characters)"),
+            Some("InvalidValue"),
+        )
+        .into());
+    }
+    let mut conn = app.store.reader().await?;
+    let principal = credentials::principal_by_id(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    drop(conn);
+    if own && caller.role != Role::Admin {
+        let previous = body
+            .get("previous_password")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let ok = match principal.password_hash.clone() {
+            Some(hash) => {
+                tokio::task::spawn_blocking(move || crate::auth::verify_password(&previous, &hash))
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        if !ok {
+            return Err(ValidationErrors::single(
+                "previous_password",
+                "is not correct",
+                Some("InvalidValue"),
+            )
+            .into());
+        }
+    }
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    app.store
+        .write(move |conn| {
+            let hash = hash.clone();
+            Box::pin(async move { users::set_password(conn, id, Some(&hash)).await })
+        })
+        .await?;
+    app.store.credentials_changed();
+    Ok(ok(&json!({})))
+}
