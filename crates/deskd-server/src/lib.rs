@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
             limits::account_limit,
         ))
         .layer(axum::middleware::from_fn(paths::common_headers))
+        .layer(axum::middleware::from_fn(paths::log_requests))
         .with_state(state)
 }
 

@@ -37,3 +37,13 @@ pub async fn common_headers(req: Request, next: Next) -> Response {
 pub async fn invalid_endpoint() -> Response {
     ApiError::InvalidEndpoint.into_response()
 }
+
+/// One debug line per request: method, path, status, time. Never headers or bodies (they carry
+/// credentials and personal data); the query string only names what was asked for.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
+    resp
+}

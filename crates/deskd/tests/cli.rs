@@ -395,3 +395,186 @@ fn jobs_survive_sigkill_on_postgres() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// `deskd token create|list|revoke` on the database a server is running on: the new token works
+/// there, and a revocation stops it within a moment.
+#[test]
+fn token_commands_work_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/deskd.db", dir.path().display());
+    let s = serve(
+        &db,
+        &[
+            ("DESKD_ADMIN_EMAIL", "admin@example.org"),
+            ("DESKD_ADMIN_TOKEN", "first-token"),
+        ],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_deskd"))
+        .args(["token", "create", "--description", "ci", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (id, secret) = line.trim().split_once('\t').unwrap();
+    let auth = basic("admin@example.org/token", secret);
+    assert_eq!(
+        http(&s.addr, "GET", "/api/v2/users/me", Some(&auth), None).0,
+        200
+    );
+    let list = Command::new(env!("CARGO_BIN_EXE_deskd"))
+        .args(["token", "list", "--database", &db])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        listed.contains("\tci") && !listed.contains(secret),
+        "{listed}"
+    );
+    let revoke = Command::new(env!("CARGO_BIN_EXE_deskd"))
+        .args(["token", "revoke", id, "--database", &db])
+        .status()
+        .unwrap();
+    assert!(revoke.success());
+    let start = std::time::Instant::now();
+    while http(&s.addr, "GET", "/api/v2/users/me", Some(&auth), None).0 != 401 {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the server still accepts the revoked token"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let again = Command::new(env!("CARGO_BIN_EXE_deskd"))
+        .args(["token", "revoke", id, "--database", &db])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(terminate(s).success());
+}
+
+/// No secret appears in what deskd logs, at the most verbose level, across logins with every
+/// kind of credential, failed logins, token creation and password changes.
+#[test]
+fn no_secret_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/deskd.db", dir.path().display());
+    let log = dir.path().join("stderr.log");
+    let token = "env-admin-token-s3cr3t";
+    let password = "env admin password s3cr3t";
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskd"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .env("DESKD_LOG", "trace")
+        .env("DESKD_ADMIN_EMAIL", "admin@example.org")
+        .env("DESKD_ADMIN_TOKEN", token)
+        .env("DESKD_ADMIN_PASSWORD", password)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "deskd exited");
+        stdout.push_str(&line);
+        if let Some(a) = line.trim().strip_prefix("deskd listening on http://") {
+            break a.to_owned();
+        }
+    };
+    let admin = basic("admin@example.org/token", token);
+    let (_, resp) = http(
+        &addr,
+        "POST",
+        "/api/v2/api_tokens",
+        Some(&admin),
+        Some(r#"{"api_token": {"description": "x"}}"#),
+    );
+    let created = field(&json_body(&resp), "token")[0].to_owned();
+    let new_password = "a brand new s3cr3t password";
+    let (_, resp) = http(
+        &addr,
+        "POST",
+        "/api/v2/users/create_or_update",
+        Some(&admin),
+        Some(r#"{"user": {"name": "A", "email": "a@example.org", "role": "agent"}}"#),
+    );
+    let uid = json_body(&resp)
+        .split("\"id\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    http(
+        &addr,
+        "PUT",
+        &format!("/api/v2/users/{uid}/password"),
+        Some(&admin),
+        Some(&format!(r#"{{"password": "{new_password}"}}"#)),
+    );
+    http(
+        &addr,
+        "GET",
+        "/api/v2/users/me",
+        Some(&basic("a@example.org", new_password)),
+        None,
+    );
+    http(
+        &addr,
+        "GET",
+        "/api/v2/users/me",
+        Some(&basic("admin@example.org", password)),
+        None,
+    );
+    http(
+        &addr,
+        "GET",
+        "/api/v2/users/me",
+        Some(&basic("admin@example.org/token", &created)),
+        None,
+    );
+    http(
+        &addr,
+        "GET",
+        "/api/v2/users/me",
+        Some(&basic("admin@example.org/token", "wrong-s3cr3t-guess")),
+        None,
+    );
+    http(
+        &addr,
+        "GET",
+        "/api/v2/users/me",
+        Some(&format!("x\r\nAuthorization: Bearer {created}")),
+        None,
+    );
+    let (_, resp) = http(
+        &addr,
+        "POST",
+        "/api/v2/oauth/tokens",
+        Some(&admin),
+        Some(r#"{"token": {"scopes": ["read"]}}"#),
+    );
+    let bearer = field(&json_body(&resp), "full_token")[0].to_owned();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap() + &stdout;
+    assert!(logged.len() > 1000, "trace logging produced output");
+    for secret in [
+        token,
+        password,
+        created.as_str(),
+        new_password,
+        "wrong-s3cr3t-guess",
+        bearer.as_str(),
+        &admin,
+        &basic("admin@example.org", password),
+    ] {
+        assert!(!logged.contains(secret), "a secret was logged: {secret}");
+    }
+}

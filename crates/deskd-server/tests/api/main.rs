@@ -14,5 +14,6 @@ mod delete;
 mod identities;
 mod organizations;
 mod rate_limits;
+mod role_matrix;
 mod server;
 mod users_surface;

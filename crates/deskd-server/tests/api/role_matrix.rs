@@ -1,0 +1,203 @@
+//! Every route × {anonymous, end user, agent, admin} against the committed table
+//! `role_matrix.tsv`; and no agent can raise anyone to agent or admin, single or bulk.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::bulk::wait_for;
+use crate::helpers::{Auth, Backend, TestApp};
+
+struct Fixture {
+    end: i64,
+    victim: i64,
+    agent2: i64,
+    org: i64,
+    job: String,
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let end = app.make_user("End", "end@example.org", "end-user").await;
+    let victim = app
+        .make_user("Victim", "victim@example.org", "end-user")
+        .await;
+    app.make_user("Agent", "agent@example.org", "agent").await;
+    let agent2 = app
+        .make_user("Agent two", "agent2@example.org", "agent")
+        .await;
+    let org = app
+        .post(
+            "/api/v2/organizations",
+            json!({"organization": {"name": "Matrix Org"}}),
+        )
+        .await
+        .body["organization"]["id"]
+        .as_i64()
+        .unwrap();
+    let job = app
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({"users": [{"name": "J", "email": "j@example.org"}]}),
+        )
+        .await;
+    let job = job.body["job_status"]["id"].as_str().unwrap().to_owned();
+    wait_for(app, &job).await;
+    Fixture {
+        end,
+        victim,
+        agent2,
+        org,
+        job,
+    }
+}
+
+fn fill(text: &str, f: &Fixture, n: usize) -> String {
+    text.replace("{end}", &f.end.to_string())
+        .replace("{victim}", &f.victim.to_string())
+        .replace("{agent2}", &f.agent2.to_string())
+        .replace("{org}", &f.org.to_string())
+        .replace("{job}", &f.job)
+        .replace("{n}", &n.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_for_every_role() {
+    let table = include_str!("role_matrix.tsv");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let roles = [
+        ("anonymous", Auth::None),
+        ("end-user", Auth::as_user("end@example.org")),
+        ("agent", Auth::as_user("agent@example.org")),
+        ("admin", Auth::admin()),
+    ];
+    let mut mismatches = Vec::new();
+    for (col, (role, auth)) in roles.iter().enumerate() {
+        // A fresh account per role, so one role's writes cannot change another's answers.
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        let f = fixture(&app).await;
+        for (n, row) in rows.iter().enumerate() {
+            let [method, path, body, ..] = row[..] else {
+                panic!("bad row {row:?}")
+            };
+            let expected: u16 = row[3 + col].parse().unwrap();
+            let body = (body != "-").then(|| fill(body, &f, n).into_bytes());
+            let r = app
+                .send(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &fill(path, &f, n),
+                    auth,
+                    body,
+                )
+                .await;
+            if r.status.as_u16() != expected {
+                mismatches.push(format!(
+                    "{role:9} {method} {path}: expected {expected}, got {} {}",
+                    r.status.as_u16(),
+                    &r.text[..r.text.len().min(120)]
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
+}
+
+/// Agents cannot raise anyone, themselves included, to agent or admin, nor set custom_role_id:
+/// not with create_or_update, PUT, POST /users, nor any bulk job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_cannot_escalate_anywhere() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let f = fixture(&app).await;
+    let me = app
+        .get_as(&Auth::as_user("agent@example.org"), "/api/v2/users/me")
+        .await
+        .body["user"]["id"]
+        .as_i64()
+        .unwrap();
+    let agent = Auth::as_user("agent@example.org");
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v2/users/create_or_update".to_owned(),
+            json!({"user": {"email": "agent@example.org", "role": "admin"}}),
+        ),
+        (
+            Method::POST,
+            "/api/v2/users/create_or_update".to_owned(),
+            json!({"user": {"email": "end@example.org", "custom_role_id": 9}}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v2/users/{me}"),
+            json!({"user": {"role": "admin"}}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v2/users/{}", f.end),
+            json!({"user": {"role": "agent"}}),
+        ),
+        (
+            Method::POST,
+            "/api/v2/users".to_owned(),
+            json!({"user": {"name": "Boss", "email": "boss@example.org", "role": "admin"}}),
+        ),
+    ] {
+        let r = app
+            .send(
+                method,
+                &path,
+                &agent,
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} {body}");
+    }
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v2/users/create_or_update_many".to_owned(),
+            json!({"users": [{"email": "agent@example.org", "role": "admin"}, {"name": "B", "email": "b@example.org", "role": "agent"}]}),
+        ),
+        (
+            Method::POST,
+            "/api/v2/users/create_many".to_owned(),
+            json!({"users": [{"name": "C", "email": "c@example.org", "custom_role_id": 3}]}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v2/users/update_many?ids={},{me}", f.end),
+            json!({"user": {"role": "admin"}}),
+        ),
+        (
+            Method::PUT,
+            "/api/v2/users/update_many".to_owned(),
+            json!({"users": [{"id": f.end, "role": "agent"}]}),
+        ),
+    ] {
+        let r = app
+            .send(
+                method,
+                &path,
+                &agent,
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let done = wait_for(&app, r.body["job_status"]["id"].as_str().unwrap()).await;
+        for res in done["results"].as_array().unwrap() {
+            assert_eq!(res["error"], "PermissionDenied", "{path}: {res}");
+        }
+    }
+    let roles: Value = app
+        .get("/api/v2/users?role[]=agent&role[]=admin")
+        .await
+        .body["count"]
+        .clone();
+    assert_eq!(roles, 3, "the admin and the two agents, nobody else");
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{me}")).await.body["user"]["role"],
+        "agent"
+    );
+}
