@@ -1,0 +1,99 @@
+// node-zendesk (from npm, unmodified) against a live deskd. Run by compat/run.sh.
+// Each scenario asserts on what the client returns. Prints `N passed, N failed` last.
+const assert = require('node:assert/strict');
+const zendesk = require('node-zendesk');
+
+const { DESKD_URL, DESKD_EMAIL, DESKD_TOKEN, DESKD_TAG } = process.env;
+const client = zendesk.createClient({
+  username: DESKD_EMAIL,
+  token: DESKD_TOKEN,
+  endpointUri: `${DESKD_URL}/api/v2`,
+});
+const mail = (name) => `node-${DESKD_TAG}-${name}@example.org`;
+
+const tests = {
+  async createOrUpdateCreatesThenUpdates() {
+    const first = await client.users.createOrUpdate({ user: { name: 'Node One', email: mail('one') } });
+    assert.equal(first.response.status, 201);
+    assert.ok(first.result.id);
+    const again = await client.users.createOrUpdate({ user: { name: 'Node One Renamed', email: mail('one') } });
+    assert.equal(again.response.status, 200);
+    assert.equal(again.result.id, first.result.id);
+    assert.equal(again.result.name, 'Node One Renamed');
+    const shown = await client.users.show(first.result.id);
+    assert.equal(shown.result.email, mail('one'));
+  },
+
+  async createOrUpdateManyWithTheJobWatcher() {
+    const users = Array.from({ length: 20 }, (_, i) => ({ name: `Node Bulk ${i}`, email: mail(`bulk${i}`) }));
+    // node-zendesk hands back the whole body here: {job_status: {...}}.
+    const submitted = await client.users.createOrUpdateMany({ users });
+    const job = submitted.result.job_status;
+    assert.equal(job.status, 'queued');
+    const done = await client.jobstatuses.watch(job.id, 100, 100);
+    const status = done.result ?? done.job_status ?? done;
+    assert.equal(status.status, 'completed');
+    assert.equal(status.results.length, 20);
+    assert.ok(status.results.every((r) => r.status === 'Created'));
+  },
+
+  async showManyAndSearch() {
+    const a = (await client.users.createOrUpdate({ user: { name: 'Node A', email: mail('a'), external_id: `node-${DESKD_TAG}-a` } })).result;
+    const b = (await client.users.createOrUpdate({ user: { name: 'Node B', email: mail('b') } })).result;
+    const many = (await client.users.showMany([a.id, b.id])).result;
+    assert.deepEqual(many.map((u) => u.id).sort(), [a.id, b.id].sort());
+    const found = await client.users.search({ external_id: `node-${DESKD_TAG}-a` });
+    assert.deepEqual(found.map((u) => u.id), [a.id]);
+    const byEmail = await client.users.search({ query: `email:${mail('b')}` });
+    assert.deepEqual(byEmail.map((u) => u.id), [b.id]);
+  },
+
+  async identitiesAndMakePrimary() {
+    const u = (await client.users.createOrUpdate({ user: { name: 'Node Ident', email: mail('ident') } })).result;
+    const created = await client.useridentities.create(u.id, { identity: { type: 'email', value: mail('ident2') } });
+    const second = created.result;
+    assert.equal(second.primary, false);
+    const list = await client.useridentities.list(u.id);
+    assert.equal(list.length, 2);
+    const after = await client.useridentities.makePrimary(u.id, second.id);
+    const identities = after.result ?? after;
+    assert.equal(identities[0].id, second.id);
+    assert.equal((await client.users.show(u.id)).result.email, mail('ident2'));
+  },
+
+  async organizations() {
+    const org = (await client.organizations.create({ organization: { name: `Node Org ${DESKD_TAG}` } })).result;
+    assert.ok(org.id);
+    assert.equal((await client.organizations.show(org.id)).result.name, `Node Org ${DESKD_TAG}`);
+  },
+
+  async listFollowsEveryPage() {
+    for (let start = 0; start < 250; start += 100) {
+      const users = Array.from({ length: 100 }, (_, i) => ({ name: `Node Page ${start + i}`, email: mail(`page${start + i}`) }));
+      const job = (await client.users.createOrUpdateMany({ users })).result.job_status;
+      await client.jobstatuses.watch(job.id, 100, 200);
+    }
+    const all = await client.users.list();
+    const ids = all.map((u) => u.id);
+    assert.equal(new Set(ids).size, ids.length, 'no user twice');
+    assert.ok(ids.length >= 250, `${ids.length} users listed`);
+  },
+};
+
+(async () => {
+  let passed = 0;
+  let failed = 0;
+  for (const [name, fn] of Object.entries(tests)) {
+    try {
+      await fn();
+      passed += 1;
+      console.log(`ok     node-zendesk ${name}`);
+    } catch (err) {
+      failed += 1;
+      console.log(`FAILED node-zendesk ${name}`);
+      console.log(err);
+    }
+  }
+  console.log(`node-zendesk: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+})();
