@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+mod import;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use deskd_server::bootstrap::{AdminSeed, ensure_admin};
 use deskd_server::{AppState, Config};
@@ -28,6 +30,8 @@ struct Cli {
 enum Command {
     /// Serve the API.
     Serve(ServeArgs),
+    /// Bulk-sync users from CSV or JSON Lines into any Zendesk-compatible endpoint.
+    Import(import::ImportArgs),
     /// Manage account API tokens (usable as `EMAIL/token:TOKEN` with any agent's email).
     Token {
         /// `sqlite://PATH` or `postgres://...`, as for `serve`.
@@ -149,6 +153,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Import(args) => import::run(args).await,
             Command::Token { database, action } => token(&database, action).await,
         }
     });

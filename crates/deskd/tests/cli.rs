@@ -578,3 +578,270 @@ fn no_secret_is_logged() {
         assert!(!logged.contains(secret), "a secret was logged: {secret}");
     }
 }
+
+// ---- deskd import -------------------------------------------------------------------------
+
+fn import_cmd(dir: &std::path::Path, addr: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskd"));
+    cmd.current_dir(dir).arg("import").args(args).args([
+        "--url",
+        &format!("http://{addr}"),
+        "--email",
+        "admin@example.org",
+        "--token",
+        "imp-token",
+    ]);
+    cmd
+}
+
+fn user_count(addr: &str) -> i64 {
+    let (_, resp) = http(
+        addr,
+        "GET",
+        "/api/v2/users/count.json",
+        Some(&basic("admin@example.org/token", "imp-token")),
+        None,
+    );
+    let body = json_body(&resp);
+    body.split("\"value\":")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(['}', ' '])
+        .parse()
+        .unwrap()
+}
+
+fn import_server(dir: &std::path::Path, extra: &[(&str, &str)]) -> Served {
+    let db = format!("sqlite://{}/deskd.db", dir.display());
+    let mut env = vec![
+        ("DESKD_ADMIN_EMAIL", "admin@example.org"),
+        ("DESKD_ADMIN_TOKEN", "imp-token"),
+    ];
+    env.extend_from_slice(extra);
+    serve(&db, &env)
+}
+
+fn write_csv(path: &std::path::Path, rows: usize, tag: &str) {
+    let mut text = String::from("name,email,external_id,role,organization,tags,user_fields.plan\n");
+    for i in 0..rows {
+        text.push_str(&format!(
+            "User {i},{tag}{i}@example.org,{tag}-{i},end-user,Org {},vip;new,gold\n",
+            i % 3
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn import_csv_and_jsonl_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = import_server(dir.path(), &[]);
+    write_csv(&dir.path().join("users.csv"), 250, "csv");
+    let out = import_cmd(dir.path(), &s.addr, &["users.csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("250 created, 0 updated, 0 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(user_count(&s.addr), 251);
+    // JSON Lines on stdin, updating ten of them and adding five.
+    let mut lines = String::new();
+    for i in 0..10 {
+        lines.push_str(&format!(
+            "{{\"name\": \"Renamed {i}\", \"external_id\": \"csv-{i}\"}}\n"
+        ));
+    }
+    for i in 0..5 {
+        lines.push_str(&format!(
+            "{{\"name\": \"J {i}\", \"email\": \"json{i}@example.org\", \"tags\": [\"x\"]}}\n"
+        ));
+    }
+    let mut child = import_cmd(dir.path(), &s.addr, &["-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("5 created, 10 updated, 0 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(user_count(&s.addr), 256);
+    assert!(terminate(s).success());
+}
+
+#[test]
+fn import_reports_bad_rows_with_line_numbers_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = import_server(dir.path(), &[]);
+    let csv = "name,email,external_id\nGood,good@example.org,g1\n,noname@example.org,g2\nBad,not-an-email,g3\nDup,good@example.org,g4\nNothing,,\n";
+    std::fs::write(dir.path().join("bad.csv"), csv).unwrap();
+    for args in [vec!["bad.csv"], vec!["bad.csv", "--dry-run"]] {
+        let out = import_cmd(dir.path(), &s.addr, &args).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        for expected in [
+            "line 3: name is missing",
+            "line 4: email not-an-email is not properly formatted",
+            "line 5: email good@example.org is also on line 2",
+            "line 6: give an email or an external_id",
+        ] {
+            assert!(err.contains(expected), "{expected:?} in {err}");
+        }
+    }
+    assert_eq!(user_count(&s.addr), 1, "nothing was sent");
+    std::fs::write(dir.path().join("ok.csv"), "name,email\nA,a@example.org\n").unwrap();
+    let out = import_cmd(dir.path(), &s.addr, &["ok.csv", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(user_count(&s.addr), 1, "a dry run sends nothing");
+    assert!(terminate(s).success());
+}
+
+#[test]
+fn import_writes_server_side_failures_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = import_server(dir.path(), &[]);
+    let auth = basic("admin@example.org/token", "imp-token");
+    http(
+        &s.addr,
+        "POST",
+        "/api/v2/users/create_or_update",
+        Some(&auth),
+        Some(r#"{"user": {"name": "Owner", "email": "owner@example.org"}}"#),
+    );
+    http(
+        &s.addr,
+        "POST",
+        "/api/v2/users/create_or_update",
+        Some(&auth),
+        Some(r#"{"user": {"name": "Ext", "external_id": "taken"}}"#),
+    );
+    std::fs::write(
+        dir.path().join("f.csv"),
+        "name,email,external_id\nFine,fine@example.org,f1\nClash,owner@example.org,taken\n",
+    )
+    .unwrap();
+    let out = import_cmd(dir.path(), &s.addr, &["f.csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 created, 0 updated, 1 failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let failures = std::fs::read_to_string(dir.path().join("f.csv.failures.csv")).unwrap();
+    assert!(
+        failures.starts_with("name,email,external_id,error\n"),
+        "{failures}"
+    );
+    assert!(failures.contains("Clash,owner@example.org,taken,DuplicateValue: Email: owner@example.org is already being used by another user"), "{failures}");
+    assert!(terminate(s).success());
+}
+
+#[test]
+fn an_interrupted_import_resumes_without_resubmitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = import_server(dir.path(), &[("DESKD_JOB_WORKERS", "1")]);
+    write_csv(&dir.path().join("big.csv"), 3000, "big");
+    let mut child = import_cmd(dir.path(), &s.addr, &["big.csv", "--concurrency", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = dir.path().join("big.csv.import-state");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&state)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished_before = std::fs::read_to_string(&state).unwrap().lines().count();
+    assert!(finished_before < 30, "killed mid-way");
+    let out = import_cmd(dir.path(), &s.addr, &["big.csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resuming"));
+    let lines: Vec<String> = std::fs::read_to_string(&state)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut batches: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            l.split("\"batch\":")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    batches.sort();
+    batches.dedup();
+    assert_eq!(batches.len(), 30, "every batch finished");
+    assert_eq!(lines.len(), 30, "no finished batch ran twice");
+    assert_eq!(user_count(&s.addr), 3001, "every user exactly once");
+    assert!(terminate(s).success());
+}
+
+#[test]
+fn import_honours_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = import_server(
+        dir.path(),
+        &[
+            ("DESKD_RATE_LIMITS", "on"),
+            ("DESKD_ACCOUNT_RATE_LIMIT", "10"),
+        ],
+    );
+    let auth = basic("admin@example.org/token", "imp-token");
+    // Spend the account's budget first.
+    while http(&s.addr, "GET", "/api/v2/users/me", Some(&auth), None).0 != 429 {}
+    write_csv(&dir.path().join("r.csv"), 150, "rl");
+    let started = std::time::Instant::now();
+    let out = import_cmd(dir.path(), &s.addr, &["r.csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "it waited as Retry-After asked"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("150 created"));
+    assert!(terminate(s).success());
+}

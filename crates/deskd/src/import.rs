@@ -1,0 +1,585 @@
+//! `deskd import`: bulk-sync users from CSV or JSON Lines into any Zendesk-compatible endpoint,
+//! 100 a request through create_or_update_many, several jobs in flight, resumable.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deskd_client::{Auth, Client, JobStatus};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// Users a request carries.
+const BATCH: usize = 100;
+/// Jobs an account may have queued or working at once (Zendesk's cap).
+const MAX_IN_FLIGHT: usize = 30;
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// CSV (header row) or JSON Lines (one user object a line); `-` reads stdin.
+    file: String,
+    /// deskd's address (`http://127.0.0.1:8080`) or Zendesk's (`https://SUB.zendesk.com`).
+    #[arg(long, env = "DESKD_URL")]
+    url: String,
+    #[arg(long, env = "DESKD_EMAIL")]
+    email: Option<String>,
+    #[arg(long, env = "DESKD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[arg(long, env = "DESKD_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    #[arg(long, env = "DESKD_BEARER", hide_env_values = true)]
+    bearer: Option<String>,
+    /// `csv` or `jsonl`; guessed from the file name, else from the first character.
+    #[arg(long)]
+    format: Option<String>,
+    /// Jobs in flight at once (at most 30, the account's cap).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Validate every row locally and report; send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Where finished batches are recorded (default: FILE.import-state).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Where failed rows are written, with their error (default: FILE.failures.csv|jsonl).
+    #[arg(long)]
+    failures: Option<PathBuf>,
+}
+
+/// One input row: its line in the file, the user object to send, and its text for the
+/// failures file.
+struct Row {
+    line: usize,
+    user: Map<String, Value>,
+    raw: Vec<String>,
+}
+
+enum Format {
+    Csv { header: Vec<String> },
+    Jsonl,
+}
+
+pub async fn run(args: ImportArgs) -> Result<(), String> {
+    let bytes = read_input(&args.file)?;
+    let format = detect(&args, &bytes);
+    let (rows, format) = parse(&bytes, format)?;
+    let problems = validate(&rows);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        return Err(format!(
+            "{} invalid row(s); nothing was sent",
+            problems.len()
+        ));
+    }
+    if args.dry_run {
+        println!(
+            "{} rows are valid ({} batches); nothing was sent (--dry-run)",
+            rows.len(),
+            rows.len().div_ceil(BATCH)
+        );
+        return Ok(());
+    }
+    let client = Client::new(&args.url, auth(&args)?).map_err(|e| e.to_string())?;
+    let fingerprint = hex(&Sha256::digest(&bytes))[..24].to_owned();
+    let base = if args.file == "-" {
+        PathBuf::from("deskd-import")
+    } else {
+        PathBuf::from(&args.file)
+    };
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| with_suffix(&base, ".import-state"));
+    let ext = if matches!(format, Format::Csv { .. }) {
+        ".failures.csv"
+    } else {
+        ".failures.jsonl"
+    };
+    let failures_path = args
+        .failures
+        .clone()
+        .unwrap_or_else(|| with_suffix(&base, ext));
+    let done = load_state(&state_path, &fingerprint)?;
+    let total_batches = rows.len().div_ceil(BATCH);
+    let pending: Vec<usize> = (0..total_batches).filter(|i| !done.contains(i)).collect();
+    let row_count = rows.len();
+    let span = move |i: usize| i * BATCH..((i + 1) * BATCH).min(row_count);
+    if !done.is_empty() {
+        println!(
+            "resuming: {} of {total_batches} batches were finished before",
+            done.len()
+        );
+    }
+    let shared = Arc::new(Shared {
+        state: Mutex::new(open_append(&state_path)?),
+        failures: Mutex::new(failures_writer(&failures_path, &format, done.is_empty())?),
+        tally: Mutex::new(Tally::default()),
+    });
+    let progress = Progress::new(pending.iter().map(|i| span(*i).len() as u64).sum());
+    let started = Instant::now();
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        args.concurrency.clamp(1, MAX_IN_FLIGHT),
+    ));
+    let rows: Arc<Vec<Row>> = Arc::new(rows);
+    let mut tasks = Vec::new();
+    for index in pending {
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let (client, shared, rows, progress, fingerprint) = (
+            client.clone(),
+            shared.clone(),
+            rows.clone(),
+            progress.clone(),
+            fingerprint.clone(),
+        );
+        let range = span(index);
+        let len = range.len();
+        tasks.push(tokio::spawn(async move {
+            let batch = &rows[range];
+            let result = import_batch(&client, index, batch, &fingerprint, &shared).await;
+            progress.advance(len as u64);
+            drop(permit);
+            result
+        }));
+    }
+    let mut errors = Vec::new();
+    for t in tasks {
+        if let Err(e) = t.await.map_err(|e| e.to_string()).and_then(|r| r) {
+            errors.push(e);
+        }
+    }
+    progress.finish();
+    let t = shared.tally.lock().map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "imported in {elapsed:.1} s: {} created, {} updated, {} failed{}",
+        t.created,
+        t.updated,
+        t.failed,
+        if t.failed > 0 {
+            format!(" (rows in {})", failures_path.display())
+        } else {
+            String::new()
+        }
+    );
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} batch(es) did not finish: {}; run the same command again to resume",
+            errors.len(),
+            errors[0]
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Tally {
+    created: u64,
+    updated: u64,
+    failed: u64,
+}
+
+struct Shared {
+    state: Mutex<std::fs::File>,
+    failures: Mutex<FailureWriter>,
+    tally: Mutex<Tally>,
+}
+
+async fn import_batch(
+    client: &Client,
+    index: usize,
+    batch: &[Row],
+    fingerprint: &str,
+    shared: &Shared,
+) -> Result<(), String> {
+    let users: Vec<Value> = batch
+        .iter()
+        .map(|r| Value::Object(r.user.clone()))
+        .collect();
+    // The same batch of the same file always carries the same key: a resubmission after a crash
+    // or a lost answer finds the first job instead of making a second.
+    let key = format!("deskd-import-{fingerprint}-{index}");
+    let job = client
+        .create_or_update_many(&users, Some(&key))
+        .await
+        .map_err(|e| format!("batch {index}: {e}"))?;
+    let job = client
+        .wait_for_job(
+            &job.id,
+            Duration::from_millis(250),
+            Duration::from_secs(3600),
+        )
+        .await
+        .map_err(|e| format!("batch {index}: {e}"))?;
+    record(index, batch, &job, fingerprint, shared)
+}
+
+fn record(
+    index: usize,
+    batch: &[Row],
+    job: &JobStatus,
+    fingerprint: &str,
+    shared: &Shared,
+) -> Result<(), String> {
+    let results = job.results.clone().unwrap_or_default();
+    let (mut created, mut updated, mut failed) = (0u64, 0u64, 0u64);
+    {
+        let mut failures = shared.failures.lock().map_err(|e| e.to_string())?;
+        for (i, row) in batch.iter().enumerate() {
+            let r = results
+                .iter()
+                .find(|r| r.index == Some(i))
+                .or(results.get(i));
+            match r {
+                Some(r) if r.error.is_none() && r.status.as_deref() == Some("Created") => {
+                    created += 1
+                }
+                Some(r) if r.error.is_none() => updated += 1,
+                Some(r) => {
+                    failed += 1;
+                    let detail = r
+                        .details
+                        .as_ref()
+                        .map(|d| {
+                            d.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| d.to_string())
+                        })
+                        .unwrap_or_default();
+                    failures.write(
+                        row,
+                        &format!("{}: {detail}", r.error.clone().unwrap_or_default()),
+                    )?;
+                }
+                None => {
+                    failed += 1;
+                    failures.write(row, "no result for this row")?;
+                }
+            }
+        }
+        failures.flush()?;
+    }
+    let mut state = shared.state.lock().map_err(|e| e.to_string())?;
+    let line = json!({"fingerprint": fingerprint, "batch": index, "created": created, "updated": updated, "failed": failed});
+    writeln!(state, "{line}")
+        .and_then(|_| state.flush())
+        .map_err(|e| e.to_string())?;
+    let mut t = shared.tally.lock().map_err(|e| e.to_string())?;
+    t.created += created;
+    t.updated += updated;
+    t.failed += failed;
+    Ok(())
+}
+
+fn auth(args: &ImportArgs) -> Result<Auth, String> {
+    match (&args.email, &args.token, &args.password, &args.bearer) {
+        (_, _, _, Some(b)) => Ok(Auth::Bearer(b.clone())),
+        (Some(e), Some(t), _, _) => Ok(Auth::Token {
+            email: e.clone(),
+            token: t.clone(),
+        }),
+        (Some(e), None, Some(p), _) => Ok(Auth::Password {
+            email: e.clone(),
+            password: p.clone(),
+        }),
+        _ => Err("give --email with --token or --password, or --bearer".into()),
+    }
+}
+
+fn read_input(file: &str) -> Result<Vec<u8>, String> {
+    if file == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("stdin: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(file).map_err(|e| format!("{file}: {e}"))
+    }
+}
+
+fn detect(args: &ImportArgs, bytes: &[u8]) -> bool {
+    match args.format.as_deref() {
+        Some("csv") => true,
+        Some(_) => false,
+        None if args.file.ends_with(".csv") => true,
+        None if args.file.ends_with(".jsonl")
+            || args.file.ends_with(".json")
+            || args.file.ends_with(".ndjson") =>
+        {
+            false
+        }
+        None => bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{'),
+    }
+}
+
+/// Reads the rows. CSV columns map to user fields: `organization` → `organization.name`,
+/// `tags` split on `;` or spaces, `user_fields.KEY` → `user_fields[KEY]`, an `error` column
+/// (from a failures file) is ignored, empty cells are left out.
+fn parse(bytes: &[u8], csv_format: bool) -> Result<(Vec<Row>, Format), String> {
+    if !csv_format {
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("the file is not UTF-8: {e}"))?;
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut user: Map<String, Value> = match serde_json::from_str(line) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => return Err(format!("line {}: not a JSON object", i + 1)),
+                Err(e) => return Err(format!("line {}: {e}", i + 1)),
+            };
+            user.remove("error");
+            rows.push(Row {
+                line: i + 1,
+                user,
+                raw: vec![line.to_owned()],
+            });
+        }
+        return Ok((rows, Format::Jsonl));
+    }
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("header: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| match e.position() {
+            Some(p) => format!("line {}: {e}", p.line()),
+            None => e.to_string(),
+        })?;
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let mut user = Map::new();
+        for (col, cell) in header.iter().zip(record.iter()) {
+            let cell = cell.trim();
+            if cell.is_empty() || col == "error" {
+                continue;
+            }
+            match col.as_str() {
+                "organization" => {
+                    user.insert("organization".into(), json!({ "name": cell }));
+                }
+                "tags" => {
+                    let tags: Vec<&str> =
+                        cell.split([';', ' ']).filter(|t| !t.is_empty()).collect();
+                    user.insert("tags".into(), json!(tags));
+                }
+                "verified" | "suspended" | "moderator" | "skip_verify_email" => {
+                    user.insert(col.clone(), json!(matches!(cell, "true" | "1" | "yes")));
+                }
+                c if c.starts_with("user_fields.") => {
+                    let fields = user.entry("user_fields").or_insert_with(|| json!({}));
+                    fields[&c["user_fields.".len()..]] = json!(cell);
+                }
+                c => {
+                    user.insert(c.to_owned(), json!(cell));
+                }
+            }
+        }
+        rows.push(Row {
+            line,
+            user,
+            raw: record.iter().map(str::to_owned).collect(),
+        });
+    }
+    Ok((rows, Format::Csv { header }))
+}
+
+/// Local checks before anything is sent: a name, an email or external id to match on, well-formed
+/// emails, and no email or external id twice in the file.
+fn validate(rows: &[Row]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut emails: HashMap<String, usize> = HashMap::new();
+    let mut externals: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let text = |k: &str| {
+            row.user
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let (name, email, external) = (
+            text("name"),
+            text("email"),
+            row.user.get("external_id").filter(|v| !v.is_null()),
+        );
+        if name.is_none() {
+            problems.push(format!("line {}: name is missing", row.line));
+        }
+        if email.is_none() && external.is_none() {
+            problems.push(format!(
+                "line {}: give an email or an external_id to match the user by",
+                row.line
+            ));
+        }
+        if let Some(e) = email {
+            if !deskd_model::text::is_valid_email(e) {
+                problems.push(format!(
+                    "line {}: email {e} is not properly formatted",
+                    row.line
+                ));
+            } else if let Some(first) = emails.insert(deskd_model::text::normalize(e), row.line) {
+                problems.push(format!(
+                    "line {}: email {e} is also on line {first}",
+                    row.line
+                ));
+            }
+        }
+        if let Some(x) = external {
+            let x = x
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| x.to_string());
+            if let Some(first) = externals.insert(deskd_model::text::normalize(&x), row.line) {
+                problems.push(format!(
+                    "line {}: external_id {x} is also on line {first}",
+                    row.line
+                ));
+            }
+        }
+    }
+    problems
+}
+
+fn load_state(path: &PathBuf, fingerprint: &str) -> Result<HashSet<usize>, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(HashSet::new());
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fingerprint"] == fingerprint)
+        .filter_map(|v| v["batch"].as_u64().map(|b| b as usize))
+        .collect())
+}
+
+fn open_append(path: &PathBuf) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn with_suffix(base: &PathBuf, suffix: &str) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Failed rows in the input's own format, with an `error` column (CSV) or key (JSON Lines), so
+/// the file can be fixed and imported again (the `error` column is ignored then).
+enum FailureWriter {
+    Csv(csv::Writer<std::fs::File>),
+    Jsonl(std::fs::File),
+}
+
+fn failures_writer(path: &PathBuf, format: &Format, fresh: bool) -> Result<FailureWriter, String> {
+    let exists = path.exists() && !fresh;
+    let file = if fresh {
+        std::fs::File::create(path)
+    } else {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(match format {
+        Format::Csv { header } => {
+            let mut w = csv::Writer::from_writer(file);
+            if !exists {
+                let mut h = header.clone();
+                h.retain(|c| c != "error");
+                h.push("error".into());
+                w.write_record(&h).map_err(|e| e.to_string())?;
+            }
+            FailureWriter::Csv(w)
+        }
+        Format::Jsonl => FailureWriter::Jsonl(file),
+    })
+}
+
+impl FailureWriter {
+    fn write(&mut self, row: &Row, error: &str) -> Result<(), String> {
+        match self {
+            FailureWriter::Csv(w) => {
+                let mut rec = row.raw.clone();
+                rec.push(error.to_owned());
+                w.write_record(&rec).map_err(|e| e.to_string())
+            }
+            FailureWriter::Jsonl(f) => {
+                let mut user = row.user.clone();
+                user.insert("error".into(), json!(error));
+                writeln!(f, "{}", Value::Object(user)).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        match self {
+            FailureWriter::Csv(w) => w.flush().map_err(|e| e.to_string()),
+            FailureWriter::Jsonl(f) => f.flush().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A progress bar with users/s and ETA on a terminal; plain lines otherwise.
+#[derive(Clone)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: Arc<Mutex<(u64, Instant)>>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} users  {per_sec}  eta {eta}",
+            ) {
+                b.set_style(style);
+            }
+            b
+        });
+        Progress {
+            bar,
+            total,
+            done: Arc::new(Mutex::new((0, Instant::now()))),
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+            return;
+        }
+        if let Ok(mut d) = self.done.lock() {
+            d.0 += n;
+            let rate = d.0 as f64 / d.1.elapsed().as_secs_f64().max(0.001);
+            eprintln!("{}/{} users, {rate:.0} users/s", d.0, self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
+}
