@@ -402,7 +402,7 @@ impl Client {
         .await
     }
 
-    /// Polls a job every `interval` until it finishes or `timeout` passes. A few 404s right after
+    /// Polls a job (soon at first, then every `interval`) until it finishes or `timeout` passes. A few 404s right after
     /// submission are tolerated (a job may take a moment to be visible everywhere).
     pub async fn wait_for_job(
         &self,
@@ -412,6 +412,8 @@ impl Client {
     ) -> Result<JobStatus, Error> {
         let started = Instant::now();
         let mut not_found = 0;
+        // Most jobs finish in tens of milliseconds: look soon, then back off to `interval`.
+        let mut wait = interval.min(Duration::from_millis(25));
         loop {
             match self.job_status(id).await {
                 Ok(job) if job.is_finished() => return Ok(job),
@@ -422,7 +424,8 @@ impl Client {
             if started.elapsed() >= timeout {
                 return Err(Error::JobTimeout(id.to_owned()));
             }
-            tokio::time::sleep(interval).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(interval);
         }
     }
 

@@ -2,7 +2,7 @@
 //! 100 a request through create_or_update_many, several jobs in flight, resumable.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,16 +56,17 @@ struct Row {
     raw: Vec<String>,
 }
 
-enum Format {
-    Csv { header: Vec<String> },
-    Jsonl,
-}
-
 pub async fn run(args: ImportArgs) -> Result<(), String> {
-    let bytes = read_input(&args.file)?;
-    let format = detect(&args, &bytes);
-    let (rows, format) = parse(&bytes, format)?;
-    let problems = validate(&rows);
+    // The file is read twice, streaming (validation, then import), so stdin is kept in a
+    // temporary file; memory holds only the batches in flight.
+    let (path, _stdin_copy) = input_path(&args.file)?;
+    let is_csv = detect(&args, &path)?;
+    let header = if is_csv {
+        Some(csv_header(&path)?)
+    } else {
+        None
+    };
+    let (row_count, problems) = validate(&path, header.as_deref())?;
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{p}");
@@ -75,16 +76,15 @@ pub async fn run(args: ImportArgs) -> Result<(), String> {
             problems.len()
         ));
     }
+    let total_batches = row_count.div_ceil(BATCH);
     if args.dry_run {
         println!(
-            "{} rows are valid ({} batches); nothing was sent (--dry-run)",
-            rows.len(),
-            rows.len().div_ceil(BATCH)
+            "{row_count} rows are valid ({total_batches} batches); nothing was sent (--dry-run)"
         );
         return Ok(());
     }
     let client = Client::new(&args.url, auth(&args)?).map_err(|e| e.to_string())?;
-    let fingerprint = hex(&Sha256::digest(&bytes))[..24].to_owned();
+    let fingerprint = fingerprint(&path)?;
     let base = if args.file == "-" {
         PathBuf::from("deskd-import")
     } else {
@@ -94,7 +94,7 @@ pub async fn run(args: ImportArgs) -> Result<(), String> {
         .state
         .clone()
         .unwrap_or_else(|| with_suffix(&base, ".import-state"));
-    let ext = if matches!(format, Format::Csv { .. }) {
+    let ext = if is_csv {
         ".failures.csv"
     } else {
         ".failures.jsonl"
@@ -104,10 +104,6 @@ pub async fn run(args: ImportArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| with_suffix(&base, ext));
     let done = load_state(&state_path, &fingerprint)?;
-    let total_batches = rows.len().div_ceil(BATCH);
-    let pending: Vec<usize> = (0..total_batches).filter(|i| !done.contains(i)).collect();
-    let row_count = rows.len();
-    let span = move |i: usize| i * BATCH..((i + 1) * BATCH).min(row_count);
     if !done.is_empty() {
         println!(
             "resuming: {} of {total_batches} batches were finished before",
@@ -116,42 +112,70 @@ pub async fn run(args: ImportArgs) -> Result<(), String> {
     }
     let shared = Arc::new(Shared {
         state: Mutex::new(open_append(&state_path)?),
-        failures: Mutex::new(failures_writer(&failures_path, &format, done.is_empty())?),
+        failures: Mutex::new(failures_writer(
+            &failures_path,
+            header.as_deref(),
+            done.is_empty(),
+        )?),
         tally: Mutex::new(Tally::default()),
     });
-    let progress = Progress::new(pending.iter().map(|i| span(*i).len() as u64).sum());
+    let pending_rows = (0..total_batches)
+        .filter(|i| !done.contains(i))
+        .map(|i| ((i + 1) * BATCH).min(row_count) - i * BATCH)
+        .sum::<usize>();
+    let progress = Progress::new(pending_rows as u64);
     let started = Instant::now();
     let slots = Arc::new(tokio::sync::Semaphore::new(
         args.concurrency.clamp(1, MAX_IN_FLIGHT),
     ));
-    let rows: Arc<Vec<Row>> = Arc::new(rows);
-    let mut tasks = Vec::new();
-    for index in pending {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut errors = Vec::new();
+    let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
+    let mut index = 0usize;
+    let mut rows = read_rows(&path, header.as_deref())?;
+    loop {
+        let next = rows.next().transpose()?;
+        if let Some(row) = next {
+            batch.push(row);
+            if batch.len() < BATCH {
+                continue;
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let this = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let i = index;
+        index += 1;
+        if done.contains(&i) {
+            continue;
+        }
         let permit = slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| e.to_string())?;
-        let (client, shared, rows, progress, fingerprint) = (
+        let (client, shared, progress, fingerprint) = (
             client.clone(),
             shared.clone(),
-            rows.clone(),
             progress.clone(),
             fingerprint.clone(),
         );
-        let range = span(index);
-        let len = range.len();
-        tasks.push(tokio::spawn(async move {
-            let batch = &rows[range];
-            let result = import_batch(&client, index, batch, &fingerprint, &shared).await;
-            progress.advance(len as u64);
+        tasks.spawn(async move {
+            let result = import_batch(&client, i, &this, &fingerprint, &shared).await;
+            progress.advance(this.len() as u64);
             drop(permit);
             result
-        }));
+        });
+        // Reap finished batches as we go: memory holds only the ones in flight.
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done.map_err(|e| e.to_string()).and_then(|r| r) {
+                errors.push(e);
+            }
+        }
     }
-    let mut errors = Vec::new();
-    for t in tasks {
-        if let Err(e) = t.await.map_err(|e| e.to_string()).and_then(|r| r) {
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done.map_err(|e| e.to_string()).and_then(|r| r) {
             errors.push(e);
         }
     }
@@ -293,67 +317,100 @@ fn auth(args: &ImportArgs) -> Result<Auth, String> {
     }
 }
 
-fn read_input(file: &str) -> Result<Vec<u8>, String> {
-    if file == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("stdin: {e}"))?;
-        Ok(buf)
-    } else {
-        std::fs::read(file).map_err(|e| format!("{file}: {e}"))
+/// The file to read; stdin is first copied to a temporary file (kept alive by the second value).
+fn input_path(file: &str) -> Result<(PathBuf, Option<TempCopy>), String> {
+    if file != "-" {
+        return Ok((PathBuf::from(file), None));
+    }
+    let path = std::env::temp_dir().join(format!("deskd-import-stdin-{}", std::process::id()));
+    let mut out = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut out).map_err(|e| format!("stdin: {e}"))?;
+    Ok((path.clone(), Some(TempCopy(path))))
+}
+
+struct TempCopy(PathBuf);
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
-fn detect(args: &ImportArgs, bytes: &[u8]) -> bool {
-    match args.format.as_deref() {
+fn open(path: &PathBuf) -> Result<std::fs::File, String> {
+    std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// CSV or JSON Lines: `--format`, else the file name, else the first character (`{` → JSON Lines).
+fn detect(args: &ImportArgs, path: &PathBuf) -> Result<bool, String> {
+    let name = args.file.to_ascii_lowercase();
+    Ok(match args.format.as_deref() {
         Some("csv") => true,
-        Some(_) => false,
-        None if args.file.ends_with(".csv") => true,
-        None if args.file.ends_with(".jsonl")
-            || args.file.ends_with(".json")
-            || args.file.ends_with(".ndjson") =>
+        Some("jsonl" | "json" | "ndjson") => false,
+        Some(other) => return Err(format!("--format {other}: use csv or jsonl")),
+        None if name.ends_with(".csv") => true,
+        None if name.ends_with(".jsonl")
+            || name.ends_with(".json")
+            || name.ends_with(".ndjson") =>
         {
             false
         }
-        None => bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{'),
-    }
+        None => {
+            let mut first = [0u8; 256];
+            let n = open(path)?.read(&mut first).map_err(|e| e.to_string())?;
+            first[..n].iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        }
+    })
 }
 
-/// Reads the rows. CSV columns map to user fields: `organization` → `organization.name`,
-/// `tags` split on `;` or spaces, `user_fields.KEY` → `user_fields[KEY]`, an `error` column
-/// (from a failures file) is ignored, empty cells are left out.
-fn parse(bytes: &[u8], csv_format: bool) -> Result<(Vec<Row>, Format), String> {
-    if !csv_format {
-        let text = std::str::from_utf8(bytes).map_err(|e| format!("the file is not UTF-8: {e}"))?;
-        let mut rows = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let mut user: Map<String, Value> = match serde_json::from_str(line) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => return Err(format!("line {}: not a JSON object", i + 1)),
-                Err(e) => return Err(format!("line {}: {e}", i + 1)),
-            };
-            user.remove("error");
-            rows.push(Row {
-                line: i + 1,
-                user,
-                raw: vec![line.to_owned()],
-            });
-        }
-        return Ok((rows, Format::Jsonl));
-    }
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let header: Vec<String> = reader
+fn csv_header(path: &PathBuf) -> Result<Vec<String>, String> {
+    let mut reader = csv::Reader::from_reader(open(path)?);
+    Ok(reader
         .headers()
         .map_err(|e| format!("header: {e}"))?
         .iter()
         .map(|h| h.trim().to_owned())
-        .collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
+        .collect())
+}
+
+/// A hex SHA-256 prefix of the file: the same file resumes the same import.
+fn fingerprint(path: &PathBuf) -> Result<String, String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut open(path)?, &mut hasher).map_err(|e| e.to_string())?;
+    Ok(hex(&hasher.finalize())[..24].to_owned())
+}
+
+type Rows = Box<dyn Iterator<Item = Result<Row, String>>>;
+
+/// The rows of the file, one at a time. CSV columns map to user fields: `organization` →
+/// `organization.name`, `tags` split on `;` or spaces, `user_fields.KEY` → `user_fields[KEY]`;
+/// an `error` column (from a failures file) is ignored, empty cells are left out.
+fn read_rows(path: &PathBuf, header: Option<&[String]>) -> Result<Rows, String> {
+    let file = open(path)?;
+    let Some(header) = header else {
+        let lines = std::io::BufReader::new(file).lines().enumerate();
+        return Ok(Box::new(lines.filter_map(|(i, line)| {
+            let line = match line {
+                Ok(l) if l.trim().is_empty() => return None,
+                Ok(l) => l,
+                Err(e) => return Some(Err(format!("line {}: {e}", i + 1))),
+            };
+            Some(match serde_json::from_str(&line) {
+                Ok(Value::Object(mut user)) => {
+                    user.remove("error");
+                    Ok(Row {
+                        line: i + 1,
+                        user,
+                        raw: vec![line],
+                    })
+                }
+                Ok(_) => Err(format!("line {}: not a JSON object", i + 1)),
+                Err(e) => Err(format!("line {}: {e}", i + 1)),
+            })
+        })));
+    };
+    let header = header.to_vec();
+    let records = csv::Reader::from_reader(file).into_records();
+    Ok(Box::new(records.map(move |record| {
         let record = record.map_err(|e| match e.position() {
             Some(p) => format!("line {}: {e}", p.line()),
             None => e.to_string(),
@@ -386,22 +443,37 @@ fn parse(bytes: &[u8], csv_format: bool) -> Result<(Vec<Row>, Format), String> {
                 }
             }
         }
-        rows.push(Row {
+        Ok(Row {
             line,
             user,
             raw: record.iter().map(str::to_owned).collect(),
-        });
-    }
-    Ok((rows, Format::Csv { header }))
+        })
+    })))
 }
 
 /// Local checks before anything is sent: a name, an email or external id to match on, well-formed
-/// emails, and no email or external id twice in the file.
-fn validate(rows: &[Row]) -> Vec<String> {
+/// emails, and no email or external id twice in the file (remembered as 64-bit hashes, so a
+/// million rows fit in a few megabytes). Returns the row count and the problems.
+fn validate(path: &PathBuf, header: Option<&[String]>) -> Result<(usize, Vec<String>), String> {
+    use std::hash::{Hash, Hasher};
+    let hash = |s: &str| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        deskd_model::text::normalize(s).hash(&mut h);
+        h.finish()
+    };
     let mut problems = Vec::new();
-    let mut emails: HashMap<String, usize> = HashMap::new();
-    let mut externals: HashMap<String, usize> = HashMap::new();
-    for row in rows {
+    // (hash of the normalised value, line); the low bit of the hash says email or external_id.
+    let mut seen: Vec<(u64, u32)> = Vec::new();
+    let mut count = 0;
+    for row in read_rows(path, header)? {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        count += 1;
         let text = |k: &str| {
             row.user
                 .get(k)
@@ -414,6 +486,7 @@ fn validate(rows: &[Row]) -> Vec<String> {
             text("email"),
             row.user.get("external_id").filter(|v| !v.is_null()),
         );
+        let _ = &hash;
         if name.is_none() {
             problems.push(format!("line {}: name is missing", row.line));
         }
@@ -429,11 +502,8 @@ fn validate(rows: &[Row]) -> Vec<String> {
                     "line {}: email {e} is not properly formatted",
                     row.line
                 ));
-            } else if let Some(first) = emails.insert(deskd_model::text::normalize(e), row.line) {
-                problems.push(format!(
-                    "line {}: email {e} is also on line {first}",
-                    row.line
-                ));
+            } else {
+                seen.push((hash(e) & !1, row.line as u32));
             }
         }
         if let Some(x) = external {
@@ -441,15 +511,38 @@ fn validate(rows: &[Row]) -> Vec<String> {
                 .as_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| x.to_string());
-            if let Some(first) = externals.insert(deskd_model::text::normalize(&x), row.line) {
+            seen.push((hash(&x) | 1, row.line as u32));
+        }
+    }
+    seen.sort_unstable();
+    let dups: HashMap<usize, (bool, u32)> = seen
+        .windows(2)
+        .filter(|p| p[0].0 == p[1].0)
+        .map(|p| (p[1].1 as usize, (p[0].0 & 1 == 0, p[0].1)))
+        .collect();
+    if !dups.is_empty() {
+        // Rare: read the file once more for the repeated values, to name them.
+        for row in read_rows(path, header)?.flatten() {
+            if let Some((is_email, first)) = dups.get(&row.line) {
+                let key = if *is_email { "email" } else { "external_id" };
+                let value = row
+                    .user
+                    .get(key)
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .unwrap_or_default();
                 problems.push(format!(
-                    "line {}: external_id {x} is also on line {first}",
-                    row.line
+                    "line {}: {key} {} is also on line {first}",
+                    row.line,
+                    value.trim()
                 ));
             }
         }
     }
-    problems
+    Ok((count, problems))
 }
 
 fn load_state(path: &PathBuf, fingerprint: &str) -> Result<HashSet<usize>, String> {
@@ -489,7 +582,11 @@ enum FailureWriter {
     Jsonl(std::fs::File),
 }
 
-fn failures_writer(path: &PathBuf, format: &Format, fresh: bool) -> Result<FailureWriter, String> {
+fn failures_writer(
+    path: &PathBuf,
+    header: Option<&[String]>,
+    fresh: bool,
+) -> Result<FailureWriter, String> {
     let exists = path.exists() && !fresh;
     let file = if fresh {
         std::fs::File::create(path)
@@ -500,18 +597,18 @@ fn failures_writer(path: &PathBuf, format: &Format, fresh: bool) -> Result<Failu
             .open(path)
     }
     .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(match format {
-        Format::Csv { header } => {
+    Ok(match header {
+        Some(header) => {
             let mut w = csv::Writer::from_writer(file);
             if !exists {
-                let mut h = header.clone();
+                let mut h = header.to_vec();
                 h.retain(|c| c != "error");
                 h.push("error".into());
                 w.write_record(&h).map_err(|e| e.to_string())?;
             }
             FailureWriter::Csv(w)
         }
-        Format::Jsonl => FailureWriter::Jsonl(file),
+        None => FailureWriter::Jsonl(file),
     })
 }
 
