@@ -48,7 +48,8 @@ async fn export(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let now = deskd_model::time::now();
-    let (start, after) = match (q.get("cursor"), q.get("start_time")) {
+    let cursor = q.get("cursor").filter(|c| !c.is_empty());
+    let (start, after) = match (cursor, q.get("start_time")) {
         (Some(c), _) => (
             0,
             Some(decode(c).ok_or_else(|| bad("cursor is not valid"))?),

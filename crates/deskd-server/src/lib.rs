@@ -16,6 +16,7 @@ mod incremental;
 mod job_statuses;
 pub mod limits;
 mod oauth;
+pub mod openapi;
 mod organizations;
 mod paging;
 mod paths;
@@ -125,8 +126,8 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk::routes())
         .merge(job_statuses::routes())
         .merge(account::routes())
+        .merge(openapi::routes())
         .fallback(paths::invalid_endpoint)
-        .method_not_allowed_fallback(paths::invalid_endpoint)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::account_limit,

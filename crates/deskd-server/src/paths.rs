@@ -26,9 +26,20 @@ pub async fn strip_json_suffix(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Headers Zendesk puts on every response.
+/// Headers Zendesk puts on every response; a 405 (a known path, another method: axum answers
+/// it with `Allow`) gets a JSON body like every other error.
 pub async fn common_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
+        resp = crate::respond::json_response(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            &serde_json::json!({"error": "InvalidEndpoint", "description": "Method not allowed"}),
+        );
+        if let Some(a) = allow {
+            resp.headers_mut().insert(axum::http::header::ALLOW, a);
+        }
+    }
     resp.headers_mut()
         .insert("x-zendesk-api-version", HeaderValue::from_static("v2"));
     resp

@@ -13,6 +13,7 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod openapi;
 mod organizations;
 mod rate_limits;
 mod role_matrix;

@@ -21,7 +21,6 @@ async fn unknown_routes_are_invalid_endpoint(app: TestApp) {
     for (method, path) in [
         (Method::GET, "/api/v2/nope"),
         (Method::GET, "/api/v2/users/1/nope.json"),
-        (Method::DELETE, "/api/v2/users/create_or_update"),
     ] {
         let r = app.send(method, path, &Auth::admin(), None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
@@ -30,6 +29,18 @@ async fn unknown_routes_are_invalid_endpoint(app: TestApp) {
             json!({"error": "InvalidEndpoint", "description": "Not found"})
         );
     }
+    // A known path with another method: 405 with `Allow`, and a JSON body.
+    let r = app
+        .send(
+            Method::DELETE,
+            "/api/v2/users/create_or_update",
+            &Auth::admin(),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.body["error"], "InvalidEndpoint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,735 @@
+//! `GET /api/v2/openapi.json`: an OpenAPI 3.1 document of every endpoint deskd serves, built
+//! here from one table of operations and the wire schemas. `tests/api/openapi.rs` fails when the
+//! committed `openapi.json` at the repository root differs from what this builds, and checks that
+//! every operation in the table answers.
+
+use axum::Router;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::respond::ok;
+
+pub fn routes() -> Router<AppState> {
+    // The `.json` suffix is stripped before routing, so this answers `/api/v2/openapi.json`.
+    Router::new().route("/api/v2/openapi", get(serve))
+}
+
+async fn serve() -> Response {
+    ok(&document())
+}
+
+/// What an operation takes in its body (the wrapper key and the schema inside it).
+#[derive(Clone, Copy)]
+enum Body {
+    None,
+    Wrapped(&'static str, &'static str),
+    Raw(&'static str),
+}
+
+/// One operation: method, path (with `{id}` parameters), summary, body, success status and
+/// response schema (a component name, or "" for no body).
+pub struct Op {
+    pub method: &'static str,
+    pub path: &'static str,
+    summary: &'static str,
+    body: Body,
+    status: u16,
+    response: &'static str,
+    query: &'static [(&'static str, &'static str)],
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Body,
+    status: u16,
+    response: &'static str,
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        body,
+        status,
+        response,
+        query: &[],
+    }
+}
+
+const PAGING: &[(&str, &str)] = &[
+    ("page", "integer"),
+    ("per_page", "integer"),
+    ("page[size]", "integer"),
+    ("page[after]", "string"),
+    ("page[before]", "string"),
+];
+
+/// Every operation deskd serves under `/api/v2`.
+pub const OPERATIONS: &[Op] = &[
+    op(
+        "post",
+        "/users/create_or_update",
+        "Create or update a user",
+        Body::Wrapped("user", "UserInput"),
+        200,
+        "UserResponse",
+    ),
+    op(
+        "post",
+        "/users/create_or_update_many",
+        "Create or update up to 100 users (a job)",
+        Body::Wrapped("users", "UserInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    op(
+        "post",
+        "/users/create_many",
+        "Create up to 100 users (a job)",
+        Body::Wrapped("users", "UserInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    op(
+        "put",
+        "/users/update_many",
+        "Update up to 100 users, each naming its user (a job)",
+        Body::Wrapped("users", "UserInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    Op {
+        query: &[("ids", "string"), ("external_ids", "string")],
+        ..op(
+            "delete",
+            "/users/destroy_many",
+            "Soft-delete up to 100 users (a job)",
+            Body::None,
+            200,
+            "JobStatusResponse",
+        )
+    },
+    Op {
+        query: &[
+            ("role", "string"),
+            ("external_id", "string"),
+            ("page", "integer"),
+            ("per_page", "integer"),
+            ("page[size]", "integer"),
+            ("page[after]", "string"),
+            ("page[before]", "string"),
+        ],
+        ..op("get", "/users", "List users", Body::None, 200, "UserPage")
+    },
+    op(
+        "post",
+        "/users",
+        "Create a user",
+        Body::Wrapped("user", "UserInput"),
+        201,
+        "UserResponse",
+    ),
+    op(
+        "get",
+        "/users/me",
+        "The caller",
+        Body::None,
+        200,
+        "UserResponse",
+    ),
+    Op {
+        query: &[
+            ("ids", "string"),
+            ("external_ids", "string"),
+            ("include_deleted", "boolean"),
+        ],
+        ..op(
+            "get",
+            "/users/show_many",
+            "Users by ids or external ids",
+            Body::None,
+            200,
+            "UserPage",
+        )
+    },
+    Op {
+        query: &[
+            ("query", "string"),
+            ("external_id", "string"),
+            ("page", "integer"),
+            ("per_page", "integer"),
+        ],
+        ..op(
+            "get",
+            "/users/search",
+            "Search users",
+            Body::None,
+            200,
+            "UserPage",
+        )
+    },
+    op(
+        "get",
+        "/users/count",
+        "Count users",
+        Body::None,
+        200,
+        "CountResponse",
+    ),
+    op(
+        "get",
+        "/users/{user_id}",
+        "Show a user",
+        Body::None,
+        200,
+        "UserResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}",
+        "Update a user",
+        Body::Wrapped("user", "UserInput"),
+        200,
+        "UserResponse",
+    ),
+    op(
+        "delete",
+        "/users/{user_id}",
+        "Soft-delete a user",
+        Body::None,
+        200,
+        "UserResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/password",
+        "Set a user's password",
+        Body::Raw("PasswordInput"),
+        200,
+        "Empty",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/deleted_users",
+            "List deleted users",
+            Body::None,
+            200,
+            "DeletedUserPage",
+        )
+    },
+    op(
+        "get",
+        "/deleted_users/count",
+        "Count deleted users",
+        Body::None,
+        200,
+        "CountResponse",
+    ),
+    op(
+        "get",
+        "/deleted_users/{user_id}",
+        "Show a deleted user",
+        Body::None,
+        200,
+        "DeletedUserResponse",
+    ),
+    op(
+        "delete",
+        "/deleted_users/{user_id}",
+        "Permanently delete a deleted user",
+        Body::None,
+        200,
+        "DeletedUserResponse",
+    ),
+    op(
+        "get",
+        "/users/{user_id}/identities",
+        "List a user's identities",
+        Body::None,
+        200,
+        "IdentityList",
+    ),
+    op(
+        "post",
+        "/users/{user_id}/identities",
+        "Add an identity",
+        Body::Wrapped("identity", "IdentityInput"),
+        201,
+        "IdentityResponse",
+    ),
+    op(
+        "get",
+        "/users/{user_id}/identities/{identity_id}",
+        "Show an identity",
+        Body::None,
+        200,
+        "IdentityResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/identities/{identity_id}",
+        "Update an identity",
+        Body::Wrapped("identity", "IdentityInput"),
+        200,
+        "IdentityResponse",
+    ),
+    op(
+        "delete",
+        "/users/{user_id}/identities/{identity_id}",
+        "Delete an identity",
+        Body::None,
+        204,
+        "",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/identities/{identity_id}/make_primary",
+        "Make an identity primary",
+        Body::None,
+        200,
+        "IdentityList",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/identities/{identity_id}/verify",
+        "Verify an identity",
+        Body::None,
+        200,
+        "IdentityResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/identities/{identity_id}/request_verification",
+        "Request verification",
+        Body::None,
+        200,
+        "Null",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organizations",
+            "List organizations",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
+    op(
+        "post",
+        "/organizations",
+        "Create an organization",
+        Body::Wrapped("organization", "OrganizationInput"),
+        201,
+        "OrganizationResponse",
+    ),
+    op(
+        "post",
+        "/organizations/create_or_update",
+        "Create or update an organization",
+        Body::Wrapped("organization", "OrganizationInput"),
+        200,
+        "OrganizationResponse",
+    ),
+    Op {
+        query: &[("ids", "string"), ("external_ids", "string")],
+        ..op(
+            "get",
+            "/organizations/show_many",
+            "Organizations by ids or external ids",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
+    Op {
+        query: &[("name", "string"), ("external_id", "string")],
+        ..op(
+            "get",
+            "/organizations/search",
+            "Find an organization by name or external id",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
+    op(
+        "get",
+        "/organizations/{organization_id}",
+        "Show an organization",
+        Body::None,
+        200,
+        "OrganizationResponse",
+    ),
+    op(
+        "put",
+        "/organizations/{organization_id}",
+        "Update an organization",
+        Body::Wrapped("organization", "OrganizationInput"),
+        200,
+        "OrganizationResponse",
+    ),
+    op(
+        "delete",
+        "/organizations/{organization_id}",
+        "Delete an organization",
+        Body::None,
+        204,
+        "",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organizations/{organization_id}/users",
+            "An organization's users",
+            Body::None,
+            200,
+            "UserPage",
+        )
+    },
+    Op {
+        query: &[("page[size]", "integer"), ("page[after]", "string")],
+        ..op(
+            "get",
+            "/job_statuses",
+            "List job statuses",
+            Body::None,
+            200,
+            "JobStatusPage",
+        )
+    },
+    Op {
+        query: &[("ids", "string")],
+        ..op(
+            "get",
+            "/job_statuses/show_many",
+            "Job statuses by ids",
+            Body::None,
+            200,
+            "JobStatusPage",
+        )
+    },
+    op(
+        "get",
+        "/job_statuses/{job_id}",
+        "Show a job status",
+        Body::None,
+        200,
+        "JobStatusResponse",
+    ),
+    Op {
+        query: &[
+            ("start_time", "integer"),
+            ("cursor", "string"),
+            ("per_page", "integer"),
+            ("include", "string"),
+        ],
+        ..op(
+            "get",
+            "/incremental/users/cursor",
+            "Users changed since a time",
+            Body::None,
+            200,
+            "IncrementalUsers",
+        )
+    },
+    op(
+        "get",
+        "/api_tokens",
+        "List API tokens",
+        Body::None,
+        200,
+        "ApiTokenList",
+    ),
+    op(
+        "post",
+        "/api_tokens",
+        "Create an API token (shown once)",
+        Body::Wrapped("api_token", "ApiTokenInput"),
+        201,
+        "ApiTokenResponse",
+    ),
+    op(
+        "get",
+        "/api_tokens/{token_id}",
+        "Show an API token",
+        Body::None,
+        200,
+        "ApiTokenResponse",
+    ),
+    op(
+        "delete",
+        "/api_tokens/{token_id}",
+        "Revoke an API token",
+        Body::None,
+        204,
+        "",
+    ),
+    op(
+        "post",
+        "/oauth/tokens",
+        "Issue a bearer token for a user",
+        Body::Wrapped("token", "OauthTokenInput"),
+        201,
+        "OauthTokenResponse",
+    ),
+    op(
+        "delete",
+        "/oauth/tokens/{token_id}",
+        "Revoke a bearer token",
+        Body::None,
+        204,
+        "",
+    ),
+    op(
+        "get",
+        "/account/settings",
+        "Account settings",
+        Body::None,
+        200,
+        "SettingsResponse",
+    ),
+    op(
+        "put",
+        "/account/settings",
+        "Change account settings",
+        Body::Wrapped("settings", "SettingsInput"),
+        200,
+        "SettingsResponse",
+    ),
+];
+
+fn s(t: &str) -> Value {
+    json!({ "type": t })
+}
+
+fn n(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn obj(props: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": props, "required": required })
+}
+
+fn schemas() -> Value {
+    let user = obj(
+        json!({
+            "id": s("integer"), "url": s("string"), "name": s("string"), "email": n("string"),
+            "created_at": s("string"), "updated_at": s("string"), "time_zone": s("string"), "iana_time_zone": s("string"),
+            "phone": n("string"), "shared_phone_number": n("boolean"), "photo": {"type": ["object", "null"]}, "remote_photo_url": n("string"),
+            "locale_id": s("integer"), "locale": s("string"), "organization_id": n("integer"),
+            "role": {"type": "string", "enum": ["end-user", "agent", "admin"]}, "verified": s("boolean"), "authenticity_token": s("string"),
+            "external_id": n("string"), "tags": {"type": "array", "items": s("string")}, "alias": n("string"), "active": s("boolean"),
+            "shared": s("boolean"), "shared_agent": s("boolean"), "last_login_at": n("string"), "two_factor_auth_enabled": s("boolean"),
+            "signature": n("string"), "details": n("string"), "notes": n("string"), "role_type": n("integer"), "custom_role_id": n("integer"),
+            "moderator": s("boolean"), "ticket_restriction": n("string"), "only_private_comments": s("boolean"), "restricted_agent": s("boolean"),
+            "suspended": s("boolean"), "default_group_id": n("integer"), "report_csv": s("boolean"), "chat_only": s("boolean"), "user_fields": s("object"),
+        }),
+        &[
+            "id",
+            "url",
+            "name",
+            "email",
+            "role",
+            "active",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    // The anonymous user of /users/me has nulls where a stored user has values.
+    let me_user = json!({"oneOf": [r("User"), {"type": "object", "properties": {"id": {"type": "null"}}, "required": ["id"]}]});
+    let user_input = json!({
+        "type": "object",
+        "description": "Zendesk's user fields; integers may also come as numeric strings. Unknown keys are ignored.",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"},
+            "email": {"type": "string", "pattern": "^[a-z0-9]{1,20}@example\\.org$"},
+            "external_id": {"type": "string", "pattern": "^[a-z0-9]{1,20}$"},
+            "role": {"type": "string", "enum": ["end-user"]},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,10}$"}, "maxItems": 5},
+            "notes": {"type": "string", "maxLength": 100},
+            "details": {"type": "string", "maxLength": 100},
+            "phone": {"type": "string", "pattern": "^\\+[0-9]{5,12}$"},
+        },
+        "additionalProperties": false,
+    });
+    let identity = obj(
+        json!({"url": s("string"), "id": s("integer"), "user_id": s("integer"), "type": s("string"), "value": s("string"),
+               "verified": s("boolean"), "primary": s("boolean"), "created_at": s("string"), "updated_at": s("string"),
+               "undeliverable_count": s("integer"), "deliverable_state": s("string")}),
+        &["id", "user_id", "type", "value", "primary"],
+    );
+    let organization = obj(
+        json!({"url": s("string"), "id": s("integer"), "name": s("string"), "shared_tickets": s("boolean"), "shared_comments": s("boolean"),
+               "external_id": n("string"), "created_at": s("string"), "updated_at": s("string"), "domain_names": {"type": "array", "items": s("string")},
+               "details": n("string"), "notes": n("string"), "group_id": n("integer"), "tags": {"type": "array", "items": s("string")},
+               "organization_fields": s("object")}),
+        &["id", "name"],
+    );
+    let job = obj(
+        json!({"id": s("string"), "url": s("string"), "total": s("integer"), "progress": n("integer"), "status": s("string"),
+               "message": n("string"), "results": {"type": ["array", "null"], "items": s("object")}}),
+        &[
+            "id", "url", "total", "progress", "status", "message", "results",
+        ],
+    );
+    let offset = |item: &str, key: &str| {
+        json!({"type": "object", "properties": {
+            key: {"type": "array", "items": r(item)}, "next_page": n("string"), "previous_page": n("string"), "count": s("integer"),
+            "meta": s("object"), "links": s("object")}, "required": [key]})
+    };
+    let wrap = |key: &str, item: Value| json!({"type": "object", "properties": {key: item}, "required": [key]});
+    json!({
+        "User": user,
+        "UserInput": user_input,
+        "UserInputList": {"type": "array", "items": r("UserInput"), "minItems": 1, "maxItems": 100},
+        "UserResponse": wrap("user", me_user),
+        "UserPage": offset("User", "users"),
+        "DeletedUser": obj(json!({"id": s("integer"), "url": s("string"), "name": s("string"), "active": s("boolean")}), &["id", "name"]),
+        "DeletedUserResponse": wrap("deleted_user", r("DeletedUser")),
+        "DeletedUserPage": offset("DeletedUser", "deleted_users"),
+        "CountResponse": wrap("count", obj(json!({"value": s("integer"), "refreshed_at": s("string")}), &["value"])),
+        "PasswordInput": {"type": "object", "properties": {"password": {"type": "string", "minLength": 8, "maxLength": 64}, "previous_password": s("string")}, "required": ["password"]},
+        "Identity": identity,
+        "IdentityInput": {"type": "object", "properties": {"type": {"type": "string", "enum": ["email"]}, "value": {"type": "string", "pattern": "^[a-z0-9]{1,20}@example\\.org$"}, "verified": s("boolean")}, "additionalProperties": false},
+        "IdentityResponse": wrap("identity", r("Identity")),
+        "IdentityList": wrap("identities", json!({"type": "array", "items": r("Identity")})),
+        "Organization": organization,
+        "OrganizationInput": {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9]{1,30}$"}, "external_id": {"type": "string", "pattern": "^[a-z0-9]{1,20}$"}, "notes": {"type": "string", "maxLength": 100}, "details": {"type": "string", "maxLength": 100}}, "additionalProperties": false},
+        "OrganizationResponse": wrap("organization", r("Organization")),
+        "OrganizationPage": offset("Organization", "organizations"),
+        "JobStatus": job,
+        "JobStatusResponse": wrap("job_status", r("JobStatus")),
+        "JobStatusPage": offset("JobStatus", "job_statuses"),
+        "IncrementalUsers": obj(json!({"users": {"type": "array", "items": r("User")}, "after_url": n("string"), "after_cursor": n("string"),
+                                       "before_url": n("string"), "before_cursor": n("string"), "end_of_stream": s("boolean")}), &["users", "end_of_stream"]),
+        "ApiToken": obj(json!({"url": s("string"), "id": s("integer"), "description": n("string"), "active": s("boolean"), "token": s("string"),
+                               "created_at": s("string"), "updated_at": s("string")}), &["id"]),
+        "ApiTokenInput": {"type": "object", "properties": {"description": {"type": "string", "maxLength": 100}}, "additionalProperties": false},
+        "ApiTokenResponse": wrap("api_token", r("ApiToken")),
+        "ApiTokenList": wrap("api_tokens", json!({"type": "array", "items": r("ApiToken")})),
+        "OauthTokenInput": {"type": "object", "properties": {"scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "write"]}, "minItems": 1}}, "additionalProperties": false},
+        "OauthTokenResponse": wrap("token", obj(json!({"id": s("integer"), "user_id": s("integer"), "full_token": s("string"), "scopes": {"type": "array", "items": s("string")}}), &["id", "full_token"])),
+        "SettingsInput": {"type": "object", "properties": {"deskd": {"type": "object", "properties": {"bulk_user_import": s("boolean")}, "additionalProperties": false}}, "additionalProperties": false},
+        "SettingsResponse": wrap("settings", s("object")),
+        "Empty": s("object"),
+        "Null": {"type": "null"},
+        "Error": {"type": "object", "description": "Zendesk's error body", "properties": {"error": {"type": ["string", "object"]}, "description": s("string"), "details": s("object")}, "required": ["error"]},
+    })
+}
+
+/// Statuses every operation may answer besides its success: client mistakes and limits.
+const ERRORS: &[(u16, &str)] = &[
+    (400, "Malformed request"),
+    (401, "Couldn't authenticate you"),
+    (403, "Not allowed for this role"),
+    (404, "No such record"),
+    (405, "Method not allowed"),
+    (413, "Body too large"),
+    (422, "Record invalid"),
+];
+
+fn operation(op: &Op) -> Value {
+    let mut params: Vec<Value> = op
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| {
+            let schema = if name == "job_id" {
+                json!({"type": "string"})
+            } else {
+                json!({"type": "integer", "minimum": 1})
+            };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
+        })
+        .collect();
+    params.extend(op.query.iter().map(|(name, t)| json!({"name": name, "in": "query", "required": false, "schema": query_schema(name, t)})));
+    let mut responses = Map::new();
+    let success = if op.response.is_empty() {
+        json!({"description": "Done"})
+    } else {
+        json!({"description": "Success", "content": {"application/json": {"schema": r(op.response)}}})
+    };
+    responses.insert(op.status.to_string(), success);
+    if op.path.ends_with("create_or_update") {
+        responses.insert("201".into(), json!({"description": "Created", "content": {"application/json": {"schema": r(op.response)}}}));
+    }
+    for (status, description) in ERRORS {
+        responses.insert(status.to_string(), json!({"description": description, "content": {"application/json": {"schema": r("Error")}}}));
+    }
+    responses.insert(
+        "429".into(),
+        json!({"description": "Rate limited", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"text/plain": {"schema": {"type": "string"}}}}),
+    );
+    let mut o = json!({"summary": op.summary, "operationId": operation_id(op), "parameters": params, "responses": responses});
+    match op.body {
+        Body::None => {}
+        Body::Wrapped(key, schema) => {
+            o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {key: r(schema)}, "required": [key]}}}});
+        }
+        Body::Raw(schema) => {
+            o["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": r(schema)}}});
+        }
+    }
+    o
+}
+
+/// The accepted values of a query parameter, as the handlers check them.
+fn query_schema(name: &str, t: &str) -> Value {
+    match name {
+        "page" => json!({"type": "integer", "minimum": 1, "maximum": 100}),
+        "per_page" | "page[size]" => json!({"type": "integer", "minimum": 1, "maximum": 100}),
+        "start_time" => json!({"type": "integer", "minimum": 0, "maximum": 1_700_000_000}),
+        "ids" | "external_ids" => {
+            json!({"type": "string", "minLength": 1, "pattern": "^[0-9a-zA-Z-]+(,[0-9a-zA-Z-]+)*$"})
+        }
+        _ => json!({"type": t}),
+    }
+}
+
+fn operation_id(op: &Op) -> String {
+    let words: Vec<String> = op
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(['{', '}']).replace('_', " "))
+        .collect();
+    format!("{} {}", op.method, words.join(" ")).replace(' ', "_")
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let entry = paths
+            .entry(format!("/api/v2{}", op.path))
+            .or_insert_with(|| json!({}));
+        entry[op.method] = operation(op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "deskd: the Zendesk Support Users API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every path also answers with a `.json` suffix. Authentication: Basic `email/token:TOKEN`, Basic `email:password`, or `Bearer TOKEN`."
+        },
+        "security": [{"basic": []}, {"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}, "bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        },
+    })
+}
