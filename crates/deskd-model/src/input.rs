@@ -64,10 +64,7 @@ impl UserInput {
     /// Reads a `user` object. `id_is_lookup` is true for create_or_update, where a present `id`
     /// names the user to update; on `POST /users` a blank id is ignored.
     pub fn from_json(obj: &Map<String, Value>) -> Result<UserInput, ValidationErrors> {
-        let mut r = Reader {
-            obj,
-            errors: ValidationErrors::default(),
-        };
+        let mut r = Reader::new(obj);
         let mut input = UserInput {
             id: r.id(),
             name: r.text("name", MAX_SHORT).flatten(),
@@ -81,8 +78,8 @@ impl UserInput {
             identities: r.identities(),
             verified: r.boolean("verified").flatten(),
             skip_verify_email: r.boolean("skip_verify_email").flatten(),
-            tags: r.tags(),
-            user_fields: r.user_fields(),
+            tags: r.list("tags"),
+            user_fields: r.object("user_fields"),
             phone: r.text("phone", MAX_SHORT),
             shared_phone_number: r.boolean("shared_phone_number"),
             alias: r.text("alias", MAX_SHORT),
@@ -123,18 +120,27 @@ impl UserInput {
     }
 }
 
-struct Reader<'a> {
+/// Reads the fields of a request object leniently, collecting every bad value's error. Shared by
+/// every resource's input.
+pub(crate) struct Reader<'a> {
     obj: &'a Map<String, Value>,
-    errors: ValidationErrors,
+    pub(crate) errors: ValidationErrors,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    pub(crate) fn new(obj: &'a Map<String, Value>) -> Self {
+        Reader {
+            obj,
+            errors: ValidationErrors::default(),
+        }
+    }
+
     fn invalid(&mut self, field: &str) {
         self.errors.add(field, "is invalid", Some("InvalidValue"));
     }
 
     /// A string field: strings as given, numbers and booleans as their text.
-    fn text(&mut self, field: &str, max: usize) -> Patch<String> {
+    pub(crate) fn text(&mut self, field: &str, max: usize) -> Patch<String> {
         let v = self.obj.get(field)?;
         let s = match v {
             Value::Null => return Some(None),
@@ -158,7 +164,7 @@ impl Reader<'_> {
     }
 
     /// An integer field: JSON integers and numeric strings; `null` and `""` clear it.
-    fn int(&mut self, field: &str) -> Patch<i64> {
+    pub(crate) fn int(&mut self, field: &str) -> Patch<i64> {
         let v = self.obj.get(field)?;
         match parse_int(v) {
             Ok(v) => Some(v),
@@ -170,7 +176,7 @@ impl Reader<'_> {
         }
     }
 
-    fn boolean(&mut self, field: &str) -> Patch<bool> {
+    pub(crate) fn boolean(&mut self, field: &str) -> Patch<bool> {
         let v = self.obj.get(field)?;
         let b = match v {
             Value::Null => return Some(None),
@@ -193,7 +199,7 @@ impl Reader<'_> {
         Some(Some(b))
     }
 
-    fn id(&mut self) -> Option<i64> {
+    pub(crate) fn id(&mut self) -> Option<i64> {
         match self.int("id") {
             Some(Some(id)) if id > 0 => Some(id),
             Some(Some(_)) => {
@@ -321,8 +327,8 @@ impl Reader<'_> {
     }
 
     /// Tags: an array of strings, or one string of space- or comma-separated tags.
-    fn tags(&mut self) -> Option<Vec<String>> {
-        let v = self.obj.get("tags")?;
+    pub(crate) fn list(&mut self, field: &str) -> Option<Vec<String>> {
+        let v = self.obj.get(field)?;
         let raw: Vec<String> = match v {
             Value::Null => Vec::new(),
             Value::String(s) => s.split([' ', ',']).map(str::to_owned).collect(),
@@ -333,7 +339,7 @@ impl Reader<'_> {
                         Value::String(s) => out.push(s.clone()),
                         Value::Number(n) => out.push(n.to_string()),
                         _ => {
-                            self.invalid("tags");
+                            self.invalid(field);
                             return None;
                         }
                     }
@@ -341,7 +347,7 @@ impl Reader<'_> {
                 out
             }
             _ => {
-                self.invalid("tags");
+                self.invalid(field);
                 return None;
             }
         };
@@ -352,7 +358,7 @@ impl Reader<'_> {
                 continue;
             }
             if t.chars().count() > MAX_SHORT {
-                self.errors.add("tags", "is too long", Some("InvalidValue"));
+                self.errors.add(field, "is too long", Some("InvalidValue"));
                 return None;
             }
             if !tags.iter().any(|x| x == t) {
@@ -362,12 +368,12 @@ impl Reader<'_> {
         Some(tags)
     }
 
-    fn user_fields(&mut self) -> Option<Map<String, Value>> {
-        match self.obj.get("user_fields")? {
+    pub(crate) fn object(&mut self, field: &str) -> Option<Map<String, Value>> {
+        match self.obj.get(field)? {
             Value::Null => Some(Map::new()),
             Value::Object(m) => Some(m.clone()),
             _ => {
-                self.invalid("user_fields");
+                self.invalid(field);
                 None
             }
         }

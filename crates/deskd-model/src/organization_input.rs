@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ValidationErrors;
-use crate::input::{MAX_TEXT, Patch, parse_int};
+use crate::input::{MAX_TEXT, Patch, Reader};
 use crate::organization::OrganizationRecord;
 use crate::upsert::merge_fields;
 
@@ -38,10 +38,7 @@ impl OrganizationInput {
         obj: &Map<String, Value>,
         with_id: bool,
     ) -> Result<OrganizationInput, ValidationErrors> {
-        let mut r = Reader {
-            obj,
-            errors: ValidationErrors::default(),
-        };
+        let mut r = Reader::new(obj);
         let mut input = OrganizationInput {
             id: if with_id { r.id() } else { None },
             name: r.text("name", MAX_SHORT),
@@ -49,11 +46,11 @@ impl OrganizationInput {
             details: r.text("details", MAX_TEXT),
             notes: r.text("notes", MAX_TEXT),
             group_id: r.int("group_id"),
-            shared_tickets: r.boolean("shared_tickets"),
-            shared_comments: r.boolean("shared_comments"),
+            shared_tickets: r.boolean("shared_tickets").flatten(),
+            shared_comments: r.boolean("shared_comments").flatten(),
             domain_names: r.list("domain_names"),
             tags: r.list("tags"),
-            organization_fields: r.fields(),
+            organization_fields: r.object("organization_fields").filter(|f| !f.is_empty()),
         };
         // A blank name is no name (rejected where a name is needed); a blank external_id clears it.
         if let Some(Some(name)) = &input.name {
@@ -153,141 +150,6 @@ pub fn duplicate_external_id(external_id: &str) -> ValidationErrors {
         &format!("{} has already been taken", external_id.trim()),
         Some("DuplicateValue"),
     )
-}
-
-struct Reader<'a> {
-    obj: &'a Map<String, Value>,
-    errors: ValidationErrors,
-}
-
-impl Reader<'_> {
-    fn invalid(&mut self, field: &str) {
-        self.errors.add(field, "is invalid", Some("InvalidValue"));
-    }
-
-    /// A string field: strings as given, numbers and booleans as their text.
-    fn text(&mut self, field: &str, max: usize) -> Patch<String> {
-        let s = match self.obj.get(field)? {
-            Value::Null => return Some(None),
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => {
-                self.invalid(field);
-                return None;
-            }
-        };
-        if s.chars().count() > max {
-            self.errors.add(
-                field,
-                &format!("is too long (maximum is {max} characters)"),
-                Some("InvalidValue"),
-            );
-            return None;
-        }
-        Some(Some(s))
-    }
-
-    /// An integer field: JSON integers and numeric strings; `null` and `""` clear it.
-    fn int(&mut self, field: &str) -> Patch<i64> {
-        let v = self.obj.get(field)?;
-        match parse_int(v) {
-            Ok(v) => Some(v),
-            Err(()) => {
-                self.errors
-                    .add(field, "is not a number", Some("InvalidValue"));
-                None
-            }
-        }
-    }
-
-    fn id(&mut self) -> Option<i64> {
-        match self.int("id") {
-            Some(Some(id)) if id > 0 => Some(id),
-            Some(Some(_)) => {
-                self.errors
-                    .add("id", "is not a number", Some("InvalidValue"));
-                None
-            }
-            _ => None,
-        }
-    }
-
-    /// A boolean: `true`/`false`, `"true"`/`"false"`, `1`/`0`; `null` is absent.
-    fn boolean(&mut self, field: &str) -> Option<bool> {
-        let b = match self.obj.get(field)? {
-            Value::Null => return None,
-            Value::Bool(b) => *b,
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    self.invalid(field);
-                    return None;
-                }
-            },
-            Value::Number(n) if n.as_i64() == Some(0) => false,
-            Value::Number(n) if n.as_i64() == Some(1) => true,
-            _ => {
-                self.invalid(field);
-                return None;
-            }
-        };
-        Some(b)
-    }
-
-    /// A list of strings (`tags`, `domain_names`): an array of strings, or one string of space-
-    /// or comma-separated values; trimmed, blanks dropped, duplicates removed; `null` empties it.
-    fn list(&mut self, field: &str) -> Option<Vec<String>> {
-        let raw: Vec<String> = match self.obj.get(field)? {
-            Value::Null => Vec::new(),
-            Value::String(s) => s.split([' ', ',']).map(str::to_owned).collect(),
-            Value::Array(items) => {
-                let mut out = Vec::new();
-                for item in items {
-                    match item {
-                        Value::String(s) => out.push(s.clone()),
-                        Value::Number(n) => out.push(n.to_string()),
-                        _ => {
-                            self.invalid(field);
-                            return None;
-                        }
-                    }
-                }
-                out
-            }
-            _ => {
-                self.invalid(field);
-                return None;
-            }
-        };
-        let mut values: Vec<String> = Vec::new();
-        for v in raw {
-            let v = v.trim();
-            if v.is_empty() {
-                continue;
-            }
-            if v.chars().count() > MAX_SHORT {
-                self.errors.add(field, "is too long", Some("InvalidValue"));
-                return None;
-            }
-            if !values.iter().any(|x| x == v) {
-                values.push(v.to_owned());
-            }
-        }
-        Some(values)
-    }
-
-    fn fields(&mut self) -> Option<Map<String, Value>> {
-        match self.obj.get("organization_fields")? {
-            Value::Null => None,
-            Value::Object(m) => Some(m.clone()),
-            _ => {
-                self.invalid("organization_fields");
-                None
-            }
-        }
-    }
 }
 
 #[cfg(test)]
