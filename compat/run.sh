@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The compatibility suite: starts deskd and drives it with real, unmodified Zendesk clients
-# installed from their registries (zenpy from PyPI, node-zendesk from npm) and with the seeds'
-# curl commands. Installs are cached in $DESKD_COMPAT_CACHE (default /var/tmp/deskd-compat).
+# installed from their registries (zenpy from PyPI, node-zendesk from npm), with schemathesis and
+# deskd's own OpenAPI document, and with the seeds' curl commands. Installs are cached in $DESKD_COMPAT_CACHE (default /var/tmp/deskd-compat).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -41,5 +41,6 @@ export ZENPY_FORCE_NETLOC=${url#http://} ZENPY_FORCE_SCHEME=http
 status=0
 "$cache/venv/bin/python" "$here/zenpy_suite.py" || status=1
 NODE_PATH="$cache/node/node_modules" node "$here/node_suite.js" || status=1
+bash "$here/schemathesis.sh" 20 || status=1
 bash "$here/curl_suite.sh" || status=1
 exit $status

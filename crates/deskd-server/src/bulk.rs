@@ -96,6 +96,15 @@ struct UpdateManyQuery {
     external_ids: Option<String>,
 }
 
+impl From<std::collections::BTreeMap<String, String>> for UpdateManyQuery {
+    fn from(mut q: std::collections::BTreeMap<String, String>) -> Self {
+        UpdateManyQuery {
+            ids: q.remove("ids"),
+            external_ids: q.remove("external_ids"),
+        }
+    }
+}
+
 /// `PUT /users/update_many?ids=1,2` (or `external_ids=`) with one `user` applied to each, or
 /// `PUT /users/update_many` with `users`, each naming its user by `id` or `external_id`.
 async fn update_many(
@@ -103,9 +112,10 @@ async fn update_many(
     Staff(caller): Staff,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(q): Query<UpdateManyQuery>,
+    Query(raw): Query<std::collections::BTreeMap<String, String>>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let q = UpdateManyQuery::from(raw);
     let list = match (&q.ids, &q.external_ids) {
         (Some(ids), _) => Some(("id", ids)),
         (None, Some(ext)) => Some(("external_id", ext)),
@@ -158,8 +168,9 @@ async fn destroy_many(
     Admin(caller): Admin,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(q): Query<UpdateManyQuery>,
+    Query(raw): Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let q = UpdateManyQuery::from(raw);
     let (key, raw) = match (&q.ids, &q.external_ids) {
         (Some(ids), _) => ("id", ids),
         (None, Some(ext)) => ("external_id", ext),

@@ -8,7 +8,8 @@ use base64::Engine;
 use deskd_model::job::{COMPLETED, FAILED, JobRecord};
 use deskd_model::time;
 use deskd_store::{Conn, jobs};
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -54,20 +55,22 @@ async fn show(
     ))
 }
 
-#[derive(Deserialize)]
-struct ManyQuery {
-    ids: Option<String>,
-}
-
 async fn show_many(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<ManyQuery>,
+    Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let ids: Vec<String> = q
-        .ids
-        .unwrap_or_default()
+    let raw = q
+        .get("ids")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: ids",
+            )
+        })?;
+    let ids: Vec<String> = raw
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -85,14 +88,6 @@ async fn show_many(
         out.push(wire(&mut conn, &base, &job).await?);
     }
     Ok(ok(&json!({"job_statuses": out})))
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    #[serde(rename = "page[size]")]
-    size: Option<String>,
-    #[serde(rename = "page[after]")]
-    after: Option<String>,
 }
 
 fn encode_cursor(job: &JobRecord) -> String {
@@ -114,9 +109,9 @@ async fn list(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let size: i64 = match q.size.as_deref() {
+    let size: i64 = match q.get("page[size]").map(String::as_str) {
         None => 100,
         Some(s) => s
             .parse()
@@ -129,7 +124,11 @@ async fn list(
                 )
             })?,
     };
-    let after = match q.after.as_deref() {
+    let after = match q
+        .get("page[after]")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
             ApiError::bad_request(

@@ -452,7 +452,7 @@ pub const OPERATIONS: &[Op] = &[
         "post",
         "/api_tokens",
         "Create an API token (shown once)",
-        Body::Wrapped("api_token", "ApiTokenInput"),
+        Body::Raw("ApiTokenRequest"),
         201,
         "ApiTokenResponse",
     ),
@@ -549,20 +549,28 @@ fn schemas() -> Value {
     );
     // The anonymous user of /users/me has nulls where a stored user has values.
     let me_user = json!({"oneOf": [r("User"), {"type": "object", "properties": {"id": {"type": "null"}}, "required": ["id"]}]});
+    // Input schemas say what deskd accepts: text fields take any scalar (numbers and booleans are
+    // read as text, `null` clears), integers take numbers or numeric strings, unknown keys are
+    // ignored. What the schema allows may still fail the rules (a taken email is a 422).
+    let scalar = json!({"type": ["string", "number", "boolean", "null"], "maxLength": 255});
+    let long_text = json!({"type": ["string", "number", "boolean", "null"], "maxLength": 65536});
+    let integer = json!({"type": ["integer", "string", "null"], "pattern": "^[0-9]*$"});
+    let list = json!({"type": ["array", "string", "null"], "items": {"type": ["string", "number"], "maxLength": 255}});
+    let flag = json!({"type": ["boolean", "integer", "string", "null"], "enum": [true, false, 0, 1, "true", "false", "1", "0", "", null]});
     let user_input = json!({
         "type": "object",
-        "description": "Zendesk's user fields; integers may also come as numeric strings. Unknown keys are ignored.",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"},
-            "email": {"type": "string", "pattern": "^[a-z0-9]{1,20}@example\\.org$"},
-            "external_id": {"type": "string", "pattern": "^[a-z0-9]{1,20}$"},
-            "role": {"type": "string", "enum": ["end-user"]},
-            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,10}$"}, "maxItems": 5},
-            "notes": {"type": "string", "maxLength": 100},
-            "details": {"type": "string", "maxLength": 100},
-            "phone": {"type": "string", "pattern": "^\\+[0-9]{5,12}$"},
+            "id": {"description": "names the user to update (create_or_update); ignored by POST /users"}, "name": {"type": ["string", "number", "boolean"], "minLength": 1, "maxLength": 255, "pattern": "\\S"},
+            "email": {"type": ["string", "null"], "maxLength": 255}, "external_id": scalar, "role": {"type": ["string", "null"], "enum": ["end-user", "agent", "admin", "", null]},
+            "custom_role_id": integer, "organization_id": integer, "default_group_id": integer, "locale_id": integer,
+            "organization": {"type": ["object", "null"], "properties": {"name": {"type": ["string", "null"], "maxLength": 255}}},
+            "identities": {"type": ["array", "null"], "items": r("IdentityInput")},
+            "verified": flag, "skip_verify_email": flag,
+            "tags": list, "user_fields": {"type": ["object", "null"]},
+            "phone": scalar, "alias": scalar, "details": long_text, "notes": long_text, "signature": long_text, "time_zone": scalar, "locale": {"type": ["string", "number", "boolean", "null"], "maxLength": 16},
+            "ticket_restriction": {"type": ["string", "null"], "enum": ["organization", "groups", "assigned", "requested", null]},
+            "moderator": flag, "only_private_comments": flag, "suspended": flag,
         },
-        "additionalProperties": false,
     });
     let identity = obj(
         json!({"url": s("string"), "id": s("integer"), "user_id": s("integer"), "type": s("string"), "value": s("string"),
@@ -593,20 +601,22 @@ fn schemas() -> Value {
     json!({
         "User": user,
         "UserInput": user_input,
-        "UserInputList": {"type": "array", "items": r("UserInput"), "minItems": 1, "maxItems": 100},
+        // Items are checked one by one by the job (each failure is a result entry), so the
+        // submission takes any items.
+        "UserInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
         "UserResponse": wrap("user", me_user),
         "UserPage": offset("User", "users"),
         "DeletedUser": obj(json!({"id": s("integer"), "url": s("string"), "name": s("string"), "active": s("boolean")}), &["id", "name"]),
         "DeletedUserResponse": wrap("deleted_user", r("DeletedUser")),
         "DeletedUserPage": offset("DeletedUser", "deleted_users"),
         "CountResponse": wrap("count", obj(json!({"value": s("integer"), "refreshed_at": s("string")}), &["value"])),
-        "PasswordInput": {"type": "object", "properties": {"password": {"type": "string", "minLength": 8, "maxLength": 64}, "previous_password": s("string")}, "required": ["password"]},
+        "PasswordInput": {"type": "object", "properties": {"password": {"type": "string", "minLength": 8}, "previous_password": {}}, "required": ["password"]},
         "Identity": identity,
-        "IdentityInput": {"type": "object", "properties": {"type": {"type": "string", "enum": ["email"]}, "value": {"type": "string", "pattern": "^[a-z0-9]{1,20}@example\\.org$"}, "verified": s("boolean")}, "additionalProperties": false},
+        "IdentityInput": {"type": "object", "properties": {"type": {"type": "string", "enum": ["email", "twitter", "facebook", "google", "phone_number", "agent_forwarding", "any_channel", "foreign", "sdk", "messaging"]}, "value": {"type": ["string", "number"], "minLength": 1, "maxLength": 255}, "verified": {"type": ["boolean", "null"]}, "primary": {"type": ["boolean", "null"]}}},
         "IdentityResponse": wrap("identity", r("Identity")),
         "IdentityList": wrap("identities", json!({"type": "array", "items": r("Identity")})),
         "Organization": organization,
-        "OrganizationInput": {"type": "object", "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9]{1,30}$"}, "external_id": {"type": "string", "pattern": "^[a-z0-9]{1,20}$"}, "notes": {"type": "string", "maxLength": 100}, "details": {"type": "string", "maxLength": 100}}, "additionalProperties": false},
+        "OrganizationInput": {"type": "object", "properties": {"id": integer, "name": {"type": ["string", "number", "boolean", "null"], "maxLength": 255}, "external_id": scalar, "notes": long_text, "details": long_text, "group_id": integer, "shared_tickets": flag, "shared_comments": flag, "domain_names": list, "tags": list, "organization_fields": {"type": ["object", "null"]}}},
         "OrganizationResponse": wrap("organization", r("Organization")),
         "OrganizationPage": offset("Organization", "organizations"),
         "JobStatus": job,
@@ -616,12 +626,13 @@ fn schemas() -> Value {
                                        "before_url": n("string"), "before_cursor": n("string"), "end_of_stream": s("boolean")}), &["users", "end_of_stream"]),
         "ApiToken": obj(json!({"url": s("string"), "id": s("integer"), "description": n("string"), "active": s("boolean"), "token": s("string"),
                                "created_at": s("string"), "updated_at": s("string")}), &["id"]),
-        "ApiTokenInput": {"type": "object", "properties": {"description": {"type": "string", "maxLength": 100}}, "additionalProperties": false},
+        "ApiTokenRequest": {"type": "object", "properties": {"api_token": r("ApiTokenInput")}},
+        "ApiTokenInput": {"type": ["object", "null"], "properties": {"description": {"type": ["string", "null"], "maxLength": 255}}},
         "ApiTokenResponse": wrap("api_token", r("ApiToken")),
         "ApiTokenList": wrap("api_tokens", json!({"type": "array", "items": r("ApiToken")})),
-        "OauthTokenInput": {"type": "object", "properties": {"scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "write"]}, "minItems": 1}}, "additionalProperties": false},
+        "OauthTokenInput": {"type": "object", "properties": {"user_id": integer, "scopes": {"type": ["array", "null"], "items": {"type": "string", "enum": ["read", "write", "users:read", "users:write"]}, "minItems": 1}}},
         "OauthTokenResponse": wrap("token", obj(json!({"id": s("integer"), "user_id": s("integer"), "full_token": s("string"), "scopes": {"type": "array", "items": s("string")}}), &["id", "full_token"])),
-        "SettingsInput": {"type": "object", "properties": {"deskd": {"type": "object", "properties": {"bulk_user_import": s("boolean")}, "additionalProperties": false}}, "additionalProperties": false},
+        "SettingsInput": {"type": "object", "properties": {"deskd": {"type": "object", "properties": {"bulk_user_import": s("boolean")}}}},
         "SettingsResponse": wrap("settings", s("object")),
         "Empty": s("object"),
         "Null": {"type": "null"},
@@ -673,6 +684,10 @@ fn operation(op: &Op) -> Value {
         json!({"description": "Rate limited", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"text/plain": {"schema": {"type": "string"}}}}),
     );
     let mut o = json!({"summary": op.summary, "operationId": operation_id(op), "parameters": params, "responses": responses});
+    if op.path == "/users/me" {
+        // Anonymous callers get the anonymous user.
+        o["security"] = json!([{}, {"basic": []}, {"bearer": []}]);
+    }
     match op.body {
         Body::None => {}
         Body::Wrapped(key, schema) => {
@@ -689,12 +704,13 @@ fn operation(op: &Op) -> Value {
 /// The accepted values of a query parameter, as the handlers check them.
 fn query_schema(name: &str, t: &str) -> Value {
     match name {
-        "page" => json!({"type": "integer", "minimum": 1, "maximum": 100}),
-        "per_page" | "page[size]" => json!({"type": "integer", "minimum": 1, "maximum": 100}),
-        "start_time" => json!({"type": "integer", "minimum": 0, "maximum": 1_700_000_000}),
-        "ids" | "external_ids" => {
-            json!({"type": "string", "minLength": 1, "pattern": "^[0-9a-zA-Z-]+(,[0-9a-zA-Z-]+)*$"})
-        }
+        // Offset parameters are read leniently (nonsense is the default; per_page is capped).
+        "page" | "per_page" => json!({"description": "read leniently, as Rails' to_i"}),
+        "page[size]" => json!({"type": "integer", "minimum": 1, "maximum": 100}),
+        "start_time" => json!({"type": "integer", "minimum": 0}),
+        "ids" | "external_ids" => json!({"type": "string", "minLength": 1}),
+        // Anything but `true` means false.
+        "include_deleted" => json!({"type": "string"}),
         _ => json!({"type": t}),
     }
 }

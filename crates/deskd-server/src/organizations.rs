@@ -253,6 +253,15 @@ async fn show_many(
     BaseUrl(base): BaseUrl,
     Query(pairs): Pairs,
 ) -> Result<Response, ApiError> {
+    if ["ids", "external_ids"]
+        .iter()
+        .any(|k| param(&pairs, k).is_some_and(|v| v.trim().is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "ParameterMissing",
+            "param is missing or the value is empty: ids",
+        ));
+    }
     let orgs = match (param(&pairs, "ids"), param(&pairs, "external_ids")) {
         (Some(raw), _) => {
             // A value that is no id names no organization.

@@ -171,7 +171,11 @@ async fn show_many(
         Some(raw) => id_list(raw, "external_ids")?,
         None => Vec::new(),
     };
-    if !query.contains_key("ids") && !query.contains_key("external_ids") {
+    let empty = |k: &str| query.get(k).is_some_and(|v| v.trim().is_empty());
+    if empty("ids")
+        || empty("external_ids")
+        || (!query.contains_key("ids") && !query.contains_key("external_ids"))
+    {
         return Err(ApiError::bad_request(
             "ParameterMissing",
             "param is missing or the value is empty: ids",

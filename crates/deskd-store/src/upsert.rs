@@ -72,6 +72,8 @@ struct Working {
     verify_identities: Vec<(i64, bool)>,
     /// An existing user's role, suspension or activity changed: cached logins must be re-checked.
     credentials_changed: bool,
+    /// The account owner, whom nobody can demote or suspend.
+    owner: Option<i64>,
 }
 
 impl Working {
@@ -146,6 +148,7 @@ async fn gather(conn: &mut AnyConnection, items: &[UpsertItem]) -> Result<Workin
     }
     w.organizations = organizations::existing_ids(conn, &org_ids).await?;
     w.organizations_by_name = organizations::ids_by_names(conn, &org_names).await?;
+    w.owner = users::account_owner(conn).await?;
     Ok(w)
 }
 
@@ -188,6 +191,11 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
             .and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
     };
     let plan = upsert::plan(input, item.actor, &facts, now)?;
+    if let Some((old, _)) = &facts.existing {
+        if Some(old.id) == w.owner && (plan.user.role != old.role || plan.user.suspended) {
+            return Err(Rejection::Forbidden);
+        }
+    }
     Ok(apply(w, plan, facts.existing, now))
 }
 

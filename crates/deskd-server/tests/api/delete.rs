@@ -203,3 +203,42 @@ async fn destroy_many_deletes_in_a_job(app: TestApp) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["error"], "TooManyValues");
 }
+
+on_both_backends!(the_account_owner_cannot_be_demoted_or_suspended);
+
+async fn the_account_owner_cannot_be_demoted_or_suspended(app: TestApp) {
+    let owner = app.get("/api/v2/users/me").await.body["user"]["id"]
+        .as_i64()
+        .unwrap();
+    app.make_user("Second admin", "admin2@example.org", "admin")
+        .await;
+    let other = Auth::as_user("admin2@example.org");
+    for body in [
+        json!({"user": {"role": "end-user"}}),
+        json!({"user": {"suspended": true}}),
+    ] {
+        let r = app
+            .send(
+                Method::PUT,
+                &format!("/api/v2/users/{owner}"),
+                &other,
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}");
+    }
+    // The owner may still change its own other fields.
+    assert_eq!(
+        app.put(
+            &format!("/api/v2/users/{owner}"),
+            json!({"user": {"notes": "mine"}})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v2/users/me").await.body["user"]["role"],
+        "admin"
+    );
+}

@@ -769,9 +769,10 @@ async fn show_many_by_ids_and_external_ids(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(names(&r.body, "organizations"), ["A", "B"]);
+    // An empty list is a missing parameter, as on users and job statuses.
     let r = app.get(&format!("{ORGS}/show_many?ids=")).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body, json!({"organizations": []}));
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.body["error"], "ParameterMissing");
 
     let many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
     let r = app
