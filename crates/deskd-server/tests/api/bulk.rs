@@ -465,3 +465,49 @@ async fn expired_jobs_are_not_found() {
         json!({"error": "RecordNotFound", "description": "Not found"})
     );
 }
+
+/// Two servers on one PostgreSQL database share the job queue: every job completes once, and
+/// every user exists once, whichever server's workers ran it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_job_queue() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = TestApp::replica_of(
+        &a,
+        deskd_server::Config {
+            rate_limits: false,
+            ..deskd_server::Config::default()
+        },
+    )
+    .await;
+    let mut ids = Vec::new();
+    for j in 0..12 {
+        let users: Vec<Value> = (0..50)
+            .map(|i| json!({"name": format!("R{j}-{i}"), "email": format!("r{j}-{i}@example.org")}))
+            .collect();
+        let app = if j % 2 == 0 { &a } else { &b };
+        let r = app
+            .post(
+                "/api/v2/users/create_or_update_many",
+                json!({ "users": users }),
+            )
+            .await;
+        ids.push(r.body["job_status"]["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let done = wait_for(&b, id).await;
+        assert_eq!(done["status"], "completed");
+        assert!(
+            done["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "Created")
+        );
+    }
+    assert_eq!(a.count_users().await, 1 + 12 * 50);
+    assert_eq!(
+        a.scalar("SELECT COUNT(*) FROM job_results").await,
+        12 * 50,
+        "each item ran once"
+    );
+}
