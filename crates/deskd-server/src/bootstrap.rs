@@ -65,7 +65,7 @@ pub async fn ensure_admin(
                 users::set_account_owner(conn, id).await?;
                 // An earlier install may have left this address on a non-admin; it moves here.
                 if let Some(owner) = users::id_by_identity(conn, "email", &email).await? {
-                    sqlx_delete_identity(conn, owner, &email).await?;
+                    users::delete_identity_by_value(conn, owner, "email", &email).await?;
                 }
                 let ident = NewIdentity {
                     kind: "email".into(),
@@ -88,12 +88,4 @@ pub async fn ensure_admin(
         email,
         generated_token,
     }))
-}
-
-async fn sqlx_delete_identity(
-    conn: &mut deskd_store::Conn,
-    owner: i64,
-    email: &str,
-) -> Result<(), StoreError> {
-    users::delete_identity_by_value(conn, owner, "email", email).await
 }
