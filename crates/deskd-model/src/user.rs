@@ -136,6 +136,27 @@ impl UserRecord {
     }
 }
 
+/// The fields an end user sees of a user (Zendesk's `UserForEndUser`), in order.
+pub const END_USER_FIELDS: &[&str] = &[
+    "id",
+    "url",
+    "name",
+    "email",
+    "created_at",
+    "updated_at",
+    "time_zone",
+    "iana_time_zone",
+    "phone",
+    "shared_phone_number",
+    "photo",
+    "locale_id",
+    "locale",
+    "organization_id",
+    "role",
+    "verified",
+    "authenticity_token",
+];
+
 /// What a new user of `role` gets as `ticket_restriction`.
 pub fn default_ticket_restriction(role: Role) -> Option<String> {
     match role {

@@ -548,7 +548,12 @@ fn schemas() -> Value {
         ],
     );
     // The anonymous user of /users/me has nulls where a stored user has values.
-    let me_user = json!({"oneOf": [r("User"), {"type": "object", "properties": {"id": {"type": "null"}}, "required": ["id"]}]});
+    // /users/me answers the anonymous user to anonymous callers and the reduced object to end users.
+    let me_user = json!({"anyOf": [
+        r("User"),
+        {"type": "object", "properties": {"id": s("integer"), "name": s("string"), "role": s("string")}, "required": ["id", "name", "role"]},
+        {"type": "object", "properties": {"id": {"type": "null"}}, "required": ["id"]},
+    ]});
     // Input schemas say what deskd accepts: text fields take any scalar (numbers and booleans are
     // read as text, `null` clears), integers take numbers or numeric strings, unknown keys are
     // ignored. What the schema allows may still fail the rules (a taken email is a 422).

@@ -214,7 +214,12 @@ async fn me(
         .ok_or(ApiError::Unauthorized)?;
     let mut wire = user.to_wire(&base);
     wire.authenticity_token = Some(crate::auth::new_secret());
-    Ok(ok(&json!({ "user": wire })))
+    let mut body = json!(wire);
+    // End users see the reduced object Zendesk shows them.
+    if let (deskd_model::Role::EndUser, Some(obj)) = (caller.role, body.as_object_mut()) {
+        obj.retain(|k, _| deskd_model::user::END_USER_FIELDS.contains(&k.as_str()));
+    }
+    Ok(ok(&json!({ "user": body })))
 }
 
 fn anonymous_user() -> serde_json::Value {

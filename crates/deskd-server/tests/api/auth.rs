@@ -127,6 +127,11 @@ async fn end_users_are_refused(app: TestApp) {
     );
     let me = app.get_as(&end, "/api/v2/users/me").await;
     assert_eq!(me.body["user"]["id"].as_i64(), Some(id));
+    assert!(
+        me.body["user"].get("notes").is_none(),
+        "end users get the reduced object"
+    );
+    assert_eq!(me.body["user"]["email"], "end@example.org");
 }
 
 async fn agents_manage_end_users_only(app: TestApp) {
