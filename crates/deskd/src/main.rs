@@ -124,10 +124,12 @@ struct Limit(Option<u32>);
 fn limit(s: &str) -> Result<Limit, String> {
     match s.trim() {
         "off" | "none" | "0" => Ok(Limit(None)),
-        n => n
-            .parse::<u32>()
-            .map(|n| Limit(Some(n)))
-            .map_err(|_| format!("{s:?}: a positive number or `off`")),
+        // Buckets count in milliseconds: at most one request a millisecond per bucket.
+        n => match n.parse::<u32>() {
+            Ok(n) if n <= 60_000 => Ok(Limit(Some(n))),
+            Ok(_) => Err(format!("{s:?}: at most 60000 a minute; use `off` for no limit")),
+            Err(_) => Err(format!("{s:?}: a positive number (at most 60000) or `off`")),
+        },
     }
 }
 
