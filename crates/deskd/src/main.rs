@@ -127,7 +127,9 @@ fn limit(s: &str) -> Result<Limit, String> {
         // Buckets count in milliseconds: at most one request a millisecond per bucket.
         n => match n.parse::<u32>() {
             Ok(n) if n <= 60_000 => Ok(Limit(Some(n))),
-            Ok(_) => Err(format!("{s:?}: at most 60000 a minute; use `off` for no limit")),
+            Ok(_) => Err(format!(
+                "{s:?}: at most 60000 a minute; use `off` for no limit"
+            )),
             Err(_) => Err(format!("{s:?}: a positive number (at most 60000) or `off`")),
         },
     }
