@@ -121,6 +121,14 @@ impl IdentityChange {
         let mut errors = crate::ValidationErrors::default();
         let text = |errors: &mut crate::ValidationErrors, key: &str| match obj.get(key) {
             None | Some(Value::Null) => None,
+            Some(v) if crate::input::has_nul(v) => {
+                errors.add(
+                    key,
+                    "contains a character that is not allowed (U+0000)",
+                    Some("InvalidValue"),
+                );
+                None
+            }
             Some(Value::String(s)) => Some(s.trim().to_owned()),
             Some(_) => {
                 errors.add(key, "is invalid", Some("InvalidValue"));

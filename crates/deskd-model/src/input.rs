@@ -57,6 +57,12 @@ pub struct UserInput {
 /// Longest text deskd stores in one field; longer is a 422, not a silent cut.
 pub const MAX_TEXT: usize = 65_536;
 const MAX_SHORT: usize = 255;
+/// Most values in one list field (`tags`, `domain_names`) and most identities in one request:
+/// deskd's bounds (Zendesk states none), so one request cannot hold the writer for long.
+pub const MAX_LIST: usize = 1_000;
+pub const MAX_IDENTITIES: usize = 100;
+/// Most keys in one `user_fields` / `organization_fields` object.
+pub const MAX_FIELDS: usize = 1_000;
 
 const TICKET_RESTRICTIONS: &[&str] = &["organization", "groups", "assigned", "requested"];
 
@@ -139,9 +145,24 @@ impl<'a> Reader<'a> {
         self.errors.add(field, "is invalid", Some("InvalidValue"));
     }
 
+    /// The value of `field`, unless it holds a U+0000 anywhere (PostgreSQL cannot store it in
+    /// text, and no Zendesk field means it): then the field is a 422 and reads as absent.
+    fn get(&mut self, field: &str) -> Option<&'a Value> {
+        let v = self.obj.get(field)?;
+        if has_nul(v) {
+            self.errors.add(
+                field,
+                "contains a character that is not allowed (U+0000)",
+                Some("InvalidValue"),
+            );
+            return None;
+        }
+        Some(v)
+    }
+
     /// A string field: strings as given, numbers and booleans as their text.
     pub(crate) fn text(&mut self, field: &str, max: usize) -> Patch<String> {
-        let v = self.obj.get(field)?;
+        let v = self.get(field)?;
         let s = match v {
             Value::Null => return Some(None),
             Value::String(s) => s.clone(),
@@ -165,7 +186,7 @@ impl<'a> Reader<'a> {
 
     /// An integer field: JSON integers and numeric strings; `null` and `""` clear it.
     pub(crate) fn int(&mut self, field: &str) -> Patch<i64> {
-        let v = self.obj.get(field)?;
+        let v = self.get(field)?;
         match parse_int(v) {
             Ok(v) => Some(v),
             Err(()) => {
@@ -177,7 +198,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn boolean(&mut self, field: &str) -> Patch<bool> {
-        let v = self.obj.get(field)?;
+        let v = self.get(field)?;
         let b = match v {
             Value::Null => return Some(None),
             Value::Bool(b) => *b,
@@ -243,7 +264,7 @@ impl<'a> Reader<'a> {
     }
 
     fn organization_name(&mut self) -> Option<String> {
-        match self.obj.get("organization")? {
+        match self.get("organization")? {
             Value::Null => None,
             Value::Object(org) => match org.get("name") {
                 None | Some(Value::Null) => None,
@@ -265,7 +286,7 @@ impl<'a> Reader<'a> {
 
     fn identities(&mut self) -> Vec<IdentityInput> {
         let mut out = Vec::new();
-        let Some(v) = self.obj.get("identities") else {
+        let Some(v) = self.get("identities") else {
             return out;
         };
         let list = match v {
@@ -276,6 +297,14 @@ impl<'a> Reader<'a> {
                 return out;
             }
         };
+        if list.len() > MAX_IDENTITIES {
+            self.errors.add(
+                "identities",
+                &format!("is too long (maximum is {MAX_IDENTITIES} identities)"),
+                Some("InvalidValue"),
+            );
+            return out;
+        }
         for item in list {
             let Value::Object(o) = item else {
                 self.invalid("identities");
@@ -328,7 +357,7 @@ impl<'a> Reader<'a> {
 
     /// Tags: an array of strings, or one string of space- or comma-separated tags.
     pub(crate) fn list(&mut self, field: &str) -> Option<Vec<String>> {
-        let v = self.obj.get(field)?;
+        let v = self.get(field)?;
         let raw: Vec<String> = match v {
             Value::Null => Vec::new(),
             Value::String(s) => s.split([' ', ',']).map(str::to_owned).collect(),
@@ -351,7 +380,16 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
+        if raw.len() > MAX_LIST {
+            self.errors.add(
+                field,
+                &format!("is too long (maximum is {MAX_LIST} values)"),
+                Some("InvalidValue"),
+            );
+            return None;
+        }
         let mut tags: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for t in raw {
             let t = t.trim();
             if t.is_empty() {
@@ -361,7 +399,7 @@ impl<'a> Reader<'a> {
                 self.errors.add(field, "is too long", Some("InvalidValue"));
                 return None;
             }
-            if !tags.iter().any(|x| x == t) {
+            if seen.insert(t.to_owned()) {
                 tags.push(t.to_owned());
             }
         }
@@ -369,8 +407,16 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn object(&mut self, field: &str) -> Option<Map<String, Value>> {
-        match self.obj.get(field)? {
+        match self.get(field)? {
             Value::Null => Some(Map::new()),
+            Value::Object(m) if m.len() > MAX_FIELDS => {
+                self.errors.add(
+                    field,
+                    &format!("is too long (maximum is {MAX_FIELDS} keys)"),
+                    Some("InvalidValue"),
+                );
+                None
+            }
             Value::Object(m) => Some(m.clone()),
             _ => {
                 self.invalid(field);
@@ -389,6 +435,16 @@ impl<'a> Reader<'a> {
                 None
             }
         }
+    }
+}
+
+/// Whether a U+0000 appears in any string or key of `v`.
+pub fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 

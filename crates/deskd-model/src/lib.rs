@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod identity_plan;
 pub mod input;
 pub mod job;
 pub mod organization;

@@ -58,6 +58,7 @@ pub fn resolve(
 /// Every identity key the input names, `email` first, without repeats.
 pub fn identity_keys(input: &UserInput) -> Vec<IdentityKey> {
     let mut keys: Vec<IdentityKey> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let all = input
         .email
         .iter()
@@ -69,7 +70,7 @@ pub fn identity_keys(input: &UserInput) -> Vec<IdentityKey> {
                 .map(|i| IdentityKey::new(&i.kind, &i.value)),
         );
     for k in all {
-        if !keys.contains(&k) {
+        if seen.insert(k.clone()) {
             keys.push(k);
         }
     }
@@ -89,6 +90,8 @@ pub struct Facts {
     pub organization_exists: Option<bool>,
     /// For an input `organization: {name}`: the id of the organization with that name.
     pub organization_by_name: Option<i64>,
+    /// The account owner, whom nobody can demote or suspend.
+    pub account_owner: Option<i64>,
 }
 
 /// An identity to insert.
@@ -113,6 +116,9 @@ pub struct Plan {
     pub create_organization: Option<String>,
     /// Whether anything changes; an unchanged update writes nothing.
     pub changed: bool,
+    /// The update takes access away (a role, suspension or activity change): every cached
+    /// login must be checked again once it commits.
+    pub reduces_access: bool,
 }
 
 /// Decides an upsert. Returns a rejection (nothing to write) or the plan.
@@ -165,6 +171,16 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
         None => plan_create(input, now),
         Some((user, identities)) => plan_update(input, user, identities, now),
     };
+    if let Some((old, _)) = &facts.existing {
+        if Some(old.id) == facts.account_owner
+            && (plan.user.role != old.role || plan.user.suspended)
+        {
+            return Err(Rejection::Forbidden);
+        }
+        plan.reduces_access = old.role != plan.user.role
+            || old.suspended != plan.user.suspended
+            || old.active != plan.user.active;
+    }
     apply_organization(input, facts, &mut plan);
     Ok(plan)
 }
@@ -231,7 +247,6 @@ fn plan_create(input: &UserInput, now: i64) -> Plan {
     let verified = input.verified.unwrap_or(false);
     user.verified = verified;
 
-    let mut new_identities: Vec<NewIdentity> = Vec::new();
     let wanted = input
         .email
         .iter()
@@ -242,9 +257,11 @@ fn plan_create(input: &UserInput, now: i64) -> Plan {
                 .iter()
                 .map(|i| (i.kind.clone(), i.value.clone(), i.verified || verified)),
         );
+    let mut queue = IdentityQueue::new(&[]);
     for (kind, value, verified) in wanted {
-        add_identity(&mut new_identities, &[], kind, value, verified);
+        queue.add(kind, value, verified);
     }
+    let new_identities = queue.list;
     user.email = new_identities
         .iter()
         .find(|i| i.kind == "email" && i.primary)
@@ -259,6 +276,7 @@ fn plan_create(input: &UserInput, now: i64) -> Plan {
         verify_primary: None,
         create_organization: None,
         changed: true,
+        reduces_access: false,
     }
 }
 
@@ -290,7 +308,6 @@ fn plan_update(
     apply_fields(input, &mut user, false);
 
     let verified = input.verified;
-    let mut new_identities: Vec<NewIdentity> = Vec::new();
     let wanted = input
         .email
         .iter()
@@ -301,9 +318,11 @@ fn plan_update(
                 .iter()
                 .map(|i| (i.kind.clone(), i.value.clone(), i.verified)),
         );
+    let mut queue = IdentityQueue::new(identities);
     for (kind, value, verified) in wanted {
-        add_identity(&mut new_identities, identities, kind, value, verified);
+        queue.add(kind, value, verified);
     }
+    let new_identities = queue.list;
     if user.email.is_none() {
         user.email = new_identities
             .iter()
@@ -337,6 +356,7 @@ fn plan_update(
         verify_primary,
         create_organization: None,
         changed,
+        reduces_access: false,
     }
 }
 
@@ -347,30 +367,39 @@ fn existing_has(identities: &[IdentityRecord], kind: &str, value: &str) -> bool 
         .any(|i| i.kind == kind && normalize(&i.value) == norm)
 }
 
-/// Queues an identity unless the user or the queue has it already; the first of a type is primary.
-fn add_identity(
-    queue: &mut Vec<NewIdentity>,
-    existing: &[IdentityRecord],
-    kind: String,
-    value: String,
-    verified: bool,
-) {
-    let norm = normalize(&value);
-    if existing_has(existing, &kind, &value)
-        || queue
-            .iter()
-            .any(|q| q.kind == kind && normalize(&q.value) == norm)
-    {
-        return;
+/// The identities a plan adds: each unless the user or the queue has it already; the first of
+/// a type is primary. Sets keep it linear in the number of identities.
+struct IdentityQueue {
+    list: Vec<NewIdentity>,
+    have: std::collections::HashSet<IdentityKey>,
+    primary_kinds: std::collections::HashSet<String>,
+}
+
+impl IdentityQueue {
+    fn new(existing: &[IdentityRecord]) -> Self {
+        IdentityQueue {
+            list: Vec::new(),
+            have: existing.iter().map(IdentityRecord::key).collect(),
+            primary_kinds: existing
+                .iter()
+                .filter(|i| i.primary)
+                .map(|i| i.kind.clone())
+                .collect(),
+        }
     }
-    let primary = !existing.iter().any(|i| i.kind == kind && i.primary)
-        && !queue.iter().any(|q| q.kind == kind);
-    queue.push(NewIdentity {
-        kind,
-        value,
-        verified,
-        primary,
-    });
+
+    fn add(&mut self, kind: String, value: String, verified: bool) {
+        if !self.have.insert(IdentityKey::new(&kind, &value)) {
+            return;
+        }
+        let primary = self.primary_kinds.insert(kind.clone());
+        self.list.push(NewIdentity {
+            kind,
+            value,
+            verified,
+            primary,
+        });
+    }
 }
 
 /// Copies the plain writable fields; `creating` decides how `null` reads.
@@ -441,10 +470,13 @@ fn apply_fields(input: &UserInput, user: &mut UserRecord, creating: bool) {
 
 /// Tags are replaced by the supplied list; tags kept keep their place, new ones are appended.
 pub fn merge_tags(existing: &[String], supplied: &[String]) -> Vec<String> {
+    use std::collections::HashSet;
+    let wanted: HashSet<&String> = supplied.iter().collect();
+    let had: HashSet<&String> = existing.iter().collect();
     existing
         .iter()
-        .filter(|t| supplied.contains(t))
-        .chain(supplied.iter().filter(|t| !existing.contains(t)))
+        .filter(|t| wanted.contains(t))
+        .chain(supplied.iter().filter(|t| !had.contains(t)))
         .cloned()
         .collect()
 }

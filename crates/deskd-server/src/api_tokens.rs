@@ -134,7 +134,6 @@ async fn revoke(
     if !gone {
         return Err(ApiError::NotFound);
     }
-    app.store.credentials_changed();
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::empty())
@@ -211,6 +210,5 @@ async fn set_password(
             Box::pin(async move { users::set_password(conn, id, Some(&hash)).await })
         })
         .await?;
-    app.store.credentials_changed();
     Ok(ok(&json!({})))
 }

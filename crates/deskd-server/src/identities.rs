@@ -8,9 +8,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, put};
 use deskd_model::identity::{IdentityChange, IdentityRecord};
-use deskd_model::upsert::NewIdentity;
-use deskd_model::{Rejection, Role, ValidationErrors};
-use deskd_store::{Conn, StoreError, identities, users};
+use deskd_model::identity_plan::{self, IdentityOp};
+use deskd_store::{identities, users};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -41,16 +40,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Whether `caller` may read (or, with `write`, change) the identities of `user`: staff may read
-/// anyone's, agents change end users' only, end users read their own.
-fn allowed(caller: &Caller, user_id: i64, user_role: Role, write: bool) -> bool {
-    match caller.role {
-        Role::Admin => true,
-        Role::Agent => !write || user_role == Role::EndUser,
-        Role::EndUser => !write && caller.user_id == user_id,
-    }
-}
-
+/// The user named by the path, if `caller` may read (or, with `write`, change) its identities.
 async fn check(
     app: &AppState,
     caller: &Caller,
@@ -63,57 +53,35 @@ async fn check(
         .await?
         .filter(|u| u.active)
         .ok_or(ApiError::NotFound)?;
-    if !allowed(caller, user.id, user.role, write) {
+    if !identity_plan::allowed(caller.actor(), &user, write) {
         return Err(ApiError::Forbidden);
     }
     Ok(user_id)
 }
 
-/// A duplicate identity value, as Zendesk words it.
-fn duplicate(value: &str) -> Rejection {
-    Rejection::Invalid(ValidationErrors::single(
-        "value",
-        &format!("{value} is already being used by another user"),
-        Some("DuplicateValue"),
-    ))
-}
-
-/// Runs a change to one identity in a write transaction, then syncs the user's email/verified.
-async fn change<T, F>(app: &AppState, user_id: i64, id: Option<i64>, work: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: for<'c> Fn(
-            &'c mut Conn,
-            Option<IdentityRecord>,
-            i64,
-        ) -> deskd_store::BoxFut<'c, Result<Result<T, Rejection>, StoreError>>
-        + Send
-        + Sync
-        + 'static,
-{
+/// Runs one identity operation in a write transaction; the store locks the user and the model
+/// decides (permissions included, on the row as locked).
+async fn change(
+    app: &AppState,
+    caller: &Caller,
+    user_id: &str,
+    op: IdentityOp,
+) -> Result<identities::Applied, ApiError> {
+    let user_id = path_id(user_id)?;
+    let actor = caller.actor();
     let now = deskd_model::time::now();
-    let work = std::sync::Arc::new(work);
-    let out = app
+    let op = std::sync::Arc::new(op);
+    Ok(app
         .store
         .write(move |conn| {
-            let work = work.clone();
-            Box::pin(async move {
-                let ident = match id {
-                    Some(id) => match identities::load(conn, user_id, id).await? {
-                        Some(i) => Some(i),
-                        None => return Ok(Err(Rejection::NotFound)),
-                    },
-                    None => None,
-                };
-                let out = work(conn, ident, now).await?;
-                if out.is_ok() {
-                    identities::sync_user(conn, user_id, now).await?;
-                }
-                Ok(out)
-            })
+            let op = op.clone();
+            Box::pin(async move { identities::apply(conn, user_id, &op, actor, now).await })
         })
-        .await??;
-    Ok(out)
+        .await??)
+}
+
+fn shown(applied: &identities::Applied) -> Result<&IdentityRecord, ApiError> {
+    applied.shown.as_ref().ok_or(ApiError::NotFound)
 }
 
 async fn list(
@@ -165,36 +133,10 @@ async fn create(
     Path(user_id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let user_id = check(&app, &caller, &user_id, true).await?;
+    check(&app, &caller, &user_id, true).await?;
     let input = IdentityChange::from_json(require_object(&body, "identity")?, true, None)?;
-    let created = change(&app, user_id, None, move |conn, _, now| {
-        let input = input.clone();
-        Box::pin(async move {
-            let (kind, value) = (
-                input.kind.clone().unwrap_or_default(),
-                input.value.clone().unwrap_or_default(),
-            );
-            if users::id_by_identity(conn, &kind, &value).await?.is_some() {
-                return Ok(Err(duplicate(&value)));
-            }
-            let existing = users::identities(conn, user_id).await?;
-            let first_of_kind = !existing.iter().any(|i| i.kind == kind);
-            let n = NewIdentity {
-                kind: kind.clone(),
-                value,
-                verified: input.verified.unwrap_or(false),
-                primary: first_of_kind,
-            };
-            let id = users::insert_identity(conn, user_id, &n, now).await?;
-            if input.primary == Some(true) && !first_of_kind {
-                identities::make_primary(conn, user_id, id, &kind, now).await?;
-            }
-            Ok(identities::load(conn, user_id, id)
-                .await?
-                .ok_or(Rejection::NotFound))
-        })
-    })
-    .await?;
+    let applied = change(&app, &caller, &user_id, IdentityOp::Create(input)).await?;
+    let created = shown(&applied)?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"identity": created.to_wire(&base)}),
@@ -209,39 +151,18 @@ async fn update(
     Path((user_id, id)): Path<(String, String)>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let user_id = check(&app, &caller, &user_id, true).await?;
+    let uid = check(&app, &caller, &user_id, true).await?;
     let id = path_id(&id)?;
-    let obj = require_object(&body, "identity")?.clone();
-    let updated = change(&app, user_id, Some(id), move |conn, ident, now| {
-        let obj = obj.clone();
-        Box::pin(async move {
-            let Some(ident) = ident else {
-                return Ok(Err(Rejection::NotFound));
-            };
-            let input = match IdentityChange::from_json(&obj, false, Some(&ident.kind)) {
-                Ok(i) => i,
-                Err(v) => return Ok(Err(Rejection::Invalid(v))),
-            };
-            if let Some(value) = &input.value {
-                if let Some(owner) = users::id_by_identity(conn, &ident.kind, value).await? {
-                    if owner != user_id
-                        || deskd_model::text::normalize(value)
-                            != deskd_model::text::normalize(&ident.value)
-                    {
-                        return Ok(Err(duplicate(value)));
-                    }
-                }
-                identities::set_value(conn, ident.id, value, now).await?;
-            }
-            if let Some(v) = input.verified {
-                users::set_identity_verified(conn, ident.id, v, now).await?;
-            }
-            Ok(identities::load(conn, user_id, ident.id)
-                .await?
-                .ok_or(Rejection::NotFound))
-        })
-    })
-    .await?;
+    let kind = {
+        let mut conn = app.store.reader().await?;
+        identities::load(&mut conn, uid, id)
+            .await?
+            .ok_or(ApiError::NotFound)?
+            .kind
+    };
+    let input = IdentityChange::from_json(require_object(&body, "identity")?, false, Some(&kind))?;
+    let applied = change(&app, &caller, &user_id, IdentityOp::Update(id, input)).await?;
+    let updated = shown(&applied)?;
     Ok(ok(&json!({"identity": updated.to_wire(&base)})))
 }
 
@@ -252,20 +173,10 @@ async fn make_primary(
     BaseUrl(base): BaseUrl,
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let user_id = check(&app, &caller, &user_id, true).await?;
+    check(&app, &caller, &user_id, true).await?;
     let id = path_id(&id)?;
-    change(&app, user_id, Some(id), move |conn, ident, now| {
-        Box::pin(async move {
-            let Some(ident) = ident else {
-                return Ok(Err(Rejection::NotFound));
-            };
-            identities::make_primary(conn, user_id, ident.id, &ident.kind, now).await?;
-            Ok(Ok(()))
-        })
-    })
-    .await?;
-    let mut conn = app.store.reader().await?;
-    let mut list = users::identities(&mut conn, user_id).await?;
+    let applied = change(&app, &caller, &user_id, IdentityOp::MakePrimary(id)).await?;
+    let mut list = applied.identities;
     list.sort_by_key(|i| (i.id != id, !i.primary, i.id));
     Ok(ok(
         &json!({"identities": list.iter().map(|i| i.to_wire(&base)).collect::<Vec<_>>()}),
@@ -278,20 +189,10 @@ async fn verify(
     BaseUrl(base): BaseUrl,
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let user_id = check(&app, &caller, &user_id, true).await?;
+    check(&app, &caller, &user_id, true).await?;
     let id = path_id(&id)?;
-    let ident = change(&app, user_id, Some(id), move |conn, ident, now| {
-        Box::pin(async move {
-            let Some(ident) = ident else {
-                return Ok(Err(Rejection::NotFound));
-            };
-            users::set_identity_verified(conn, ident.id, true, now).await?;
-            Ok(identities::load(conn, user_id, ident.id)
-                .await?
-                .ok_or(Rejection::NotFound))
-        })
-    })
-    .await?;
+    let applied = change(&app, &caller, &user_id, IdentityOp::Verify(id)).await?;
+    let ident = shown(&applied)?;
     Ok(ok(&json!({"identity": ident.to_wire(&base)})))
 }
 
@@ -315,26 +216,9 @@ async fn remove(
     caller: Caller,
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let user_id = check(&app, &caller, &user_id, true).await?;
+    check(&app, &caller, &user_id, true).await?;
     let id = path_id(&id)?;
-    change(&app, user_id, Some(id), move |conn, ident, now| {
-        Box::pin(async move {
-            let Some(ident) = ident else {
-                return Ok(Err(Rejection::NotFound));
-            };
-            if users::identities(conn, user_id).await?.len() <= 1 {
-                return Ok(Err(Rejection::Invalid(ValidationErrors::single(
-                    "base",
-                    "A user must keep at least one identity",
-                    Some("InvalidValue"),
-                ))));
-            }
-            identities::delete(conn, &ident, now).await?;
-            Ok(Ok(()))
-        })
-    })
-    .await?;
-    app.store.credentials_changed();
+    change(&app, &caller, &user_id, IdentityOp::Delete(id)).await?;
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::empty())

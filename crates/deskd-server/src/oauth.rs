@@ -114,7 +114,6 @@ async fn revoke(
     if !deleted {
         return Err(ApiError::NotFound);
     }
-    app.store.credentials_changed();
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(axum::body::Body::empty())

@@ -331,6 +331,5 @@ async fn deleted_erase(
         .write(move |conn| Box::pin(async move { user_queries::erase(conn, id, now).await }))
         .await?
         .ok_or(ApiError::NotFound)?;
-    app.store.credentials_changed();
     Ok(ok(&json!({"deleted_user": deleted_wire(&erased, &base)})))
 }

@@ -194,7 +194,6 @@ async fn destroy(
             Box::pin(async move { users::delete_for(conn, actor, Some(id), None, now).await })
         })
         .await??;
-    app.store.credentials_changed();
     Ok(ok(&json!({ "user": deleted.to_wire(&base) })))
 }
 

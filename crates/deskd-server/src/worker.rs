@@ -100,117 +100,195 @@ fn read_item(
     })
 }
 
+/// Claims a job may take without progress before it ends `failed`.
+const MAX_ATTEMPTS: i64 = 5;
+
+/// What a step writes for its range of items.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Run the items.
+    Run,
+    /// Record the (single) item as failed: it could not be written even alone.
+    Fail,
+}
+
+/// One job being run by this worker.
+struct Running {
+    id: String,
+    owner: String,
+    kind: JobKind,
+    actor: deskd_model::role::Actor,
+    items: Arc<Vec<Value>>,
+}
+
 async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate::ApiError> {
     let Claimed {
         job,
         actor,
         payload,
+        attempts,
     } = claimed;
-    let items: Arc<Vec<Value>> = Arc::new(
-        serde_json::from_str(&payload).map_err(|e| crate::ApiError::Internal(e.to_string()))?,
-    );
-    let total = items.len();
+    if attempts > MAX_ATTEMPTS {
+        let (id, owner, now) = (job.id.clone(), owner.to_owned(), time::now());
+        let message = format!("Failed: no progress after {MAX_ATTEMPTS} attempts");
+        tracing::warn!(job = %job.id, attempts, "job ends failed");
+        app.store
+            .write(move |conn| {
+                let (id, owner, message) = (id.clone(), owner.clone(), message.clone());
+                Box::pin(async move { jobs::fail(conn, &id, &owner, &message, now).await })
+            })
+            .await?;
+        return Ok(());
+    }
+    let items: Vec<Value> =
+        serde_json::from_str(&payload).map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+    let job_run = Running {
+        id: job.id.clone(),
+        owner: owner.to_owned(),
+        kind: job.kind,
+        actor,
+        items: Arc::new(items),
+    };
+    let total = job_run.items.len();
     let mut start = usize::try_from(job.progress.unwrap_or(0))
         .unwrap_or(0)
         .min(total);
-    let backend = app.store.backend();
     loop {
         let end = (start + CHUNK).min(total);
-        let done = end == total;
-        let now = time::now();
-        let lease_until = now + app.config.job_lease.as_secs() as i64;
-        let message = if done {
-            completed_message(now)
-        } else {
-            job.kind.progress_message(end as i64)
-        };
-        // Reading the items is CPU work that need not hold the (single, on SQLite) writer.
-        let mut slots: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
-        let mut ready = Vec::new();
-        for item in &items[start..end] {
-            match read_item(job.kind, actor, item) {
-                Ok(u) => {
-                    slots.push(None);
-                    ready.push(u);
-                }
-                Err(o) => slots.push(Some(o)),
-            }
-        }
-        let (slots, ready) = (Arc::new(slots), Arc::new(ready));
-        let (items_c, id, owner_c, kind) =
-            (items.clone(), job.id.clone(), owner.to_owned(), job.kind);
-        let step = app
-            .store
-            .write(move |conn| {
-                let (items, id, owner, message) = (
-                    items_c.clone(),
-                    id.clone(),
-                    owner_c.clone(),
-                    message.clone(),
-                );
-                let (slots, ready) = (slots.clone(), ready.clone());
-                Box::pin(async move {
-                    if !jobs::advance(
-                        conn,
-                        &id,
-                        &owner,
-                        end as i64,
-                        &message,
-                        done,
-                        now,
-                        lease_until,
-                    )
-                    .await?
-                    {
-                        return Ok(None);
-                    }
-                    let (ran, changed) = if kind == JobKind::DestroyMany {
-                        (destroy(conn, &ready, now).await?, true)
-                    } else {
-                        let result = create_or_update_batch(conn, backend, &ready, now).await?;
-                        let outcomes = result.outcomes.into_iter().map(|o| match o {
-                            Ok(Upserted::Created(u)) => ItemOutcome::Created(u.id),
-                            Ok(Upserted::Updated(u)) => ItemOutcome::Updated(u.id),
-                            Err(r) => ItemOutcome::Failed(r),
-                        });
-                        (outcomes.collect(), result.credentials_changed)
+        let held = match step(app, &job_run, start, end, Write::Run).await {
+            Ok(held) => held,
+            // A chunk that cannot commit falls back to its items one by one, and an item that
+            // cannot commit alone becomes a failed result entry: one bad item never sinks the
+            // chunk, and never keeps the job from finishing.
+            Err(e) if e.is_refusal() => {
+                tracing::warn!(job = %job_run.id, error = %e, "chunk failed; running its items one by one");
+                let mut held = true;
+                for i in start..end {
+                    held = match step(app, &job_run, i, i + 1, Write::Run).await {
+                        Ok(h) => h,
+                        Err(e) if e.is_refusal() => {
+                            tracing::warn!(job = %job_run.id, index = i, error = %e, "item failed");
+                            step(app, &job_run, i, i + 1, Write::Fail).await?
+                        }
+                        Err(e) => return Err(e.into()),
                     };
-                    let mut ran = ran.into_iter();
-                    let mut entries = Vec::with_capacity(slots.len());
-                    for (offset, slot) in slots.iter().enumerate() {
-                        let outcome = match slot {
-                            Some(o) => o.clone(),
-                            None => ran.next().unwrap_or_else(|| {
-                                ItemOutcome::Invalid("not processed".to_owned())
-                            }),
-                        };
-                        let index = start + offset;
-                        entries.push((
-                            index as i64,
-                            result_entry(kind, index, &items[index], &outcome),
-                        ));
+                    if !held {
+                        break;
                     }
-                    jobs::insert_results(conn, &id, &entries).await?;
-                    Ok(Some(changed))
-                })
-            })
-            .await?;
-        match step {
-            None => {
-                tracing::info!(job = %job.id, "lease lost; another worker has the job");
-                return Ok(());
-            }
-            Some(changed) => {
-                if changed {
-                    app.store.credentials_changed();
                 }
+                held
             }
+            Err(e) => return Err(e.into()),
+        };
+        if !held {
+            tracing::info!(job = %job_run.id, "lease lost; another worker has the job");
+            return Ok(());
         }
-        if done {
+        if end == total {
             return Ok(());
         }
         start = end;
     }
+}
+
+/// Runs items `start..end` of a job and commits their users, their result entries and the
+/// job's progress together. False when the lease was lost (nothing was written).
+async fn step(
+    app: &AppState,
+    job: &Running,
+    start: usize,
+    end: usize,
+    write: Write,
+) -> Result<bool, deskd_store::StoreError> {
+    let total = job.items.len();
+    let done = end == total;
+    let now = time::now();
+    let lease_until = now + app.config.job_lease.as_secs() as i64;
+    let message = if done {
+        completed_message(now)
+    } else {
+        job.kind.progress_message(end as i64)
+    };
+    // Reading the items is CPU work that need not hold the (single, on SQLite) writer.
+    let mut slots: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
+    let mut ready = Vec::new();
+    for item in &job.items[start..end] {
+        if write == Write::Fail {
+            slots.push(Some(ItemOutcome::Invalid(
+                "The user could not be saved".to_owned(),
+            )));
+            continue;
+        }
+        match read_item(job.kind, job.actor, item) {
+            Ok(u) => {
+                slots.push(None);
+                ready.push(u);
+            }
+            Err(o) => slots.push(Some(o)),
+        }
+    }
+    let (slots, ready) = (Arc::new(slots), Arc::new(ready));
+    let (items, id, owner, kind) = (
+        job.items.clone(),
+        job.id.clone(),
+        job.owner.clone(),
+        job.kind,
+    );
+    let backend = app.store.backend();
+    app.store
+        .write(move |conn| {
+            let (items, id, owner, message) =
+                (items.clone(), id.clone(), owner.clone(), message.clone());
+            let (slots, ready) = (slots.clone(), ready.clone());
+            Box::pin(async move {
+                if !jobs::advance(
+                    conn,
+                    &id,
+                    &owner,
+                    end as i64,
+                    &message,
+                    done,
+                    now,
+                    lease_until,
+                )
+                .await?
+                {
+                    return Ok(false);
+                }
+                let ran = if kind == JobKind::DestroyMany {
+                    destroy(conn, &ready, now).await?
+                } else {
+                    let result = create_or_update_batch(conn, backend, &ready, now).await?;
+                    result
+                        .outcomes
+                        .into_iter()
+                        .map(|o| match o {
+                            Ok(Upserted::Created(u)) => ItemOutcome::Created(u.id),
+                            Ok(Upserted::Updated(u)) => ItemOutcome::Updated(u.id),
+                            Err(r) => ItemOutcome::Failed(r),
+                        })
+                        .collect()
+                };
+                let mut ran = ran.into_iter();
+                let mut entries = Vec::with_capacity(slots.len());
+                for (offset, slot) in slots.iter().enumerate() {
+                    let outcome = match slot {
+                        Some(o) => o.clone(),
+                        None => ran
+                            .next()
+                            .unwrap_or_else(|| ItemOutcome::Invalid("not processed".to_owned())),
+                    };
+                    let index = start + offset;
+                    entries.push((
+                        index as i64,
+                        result_entry(kind, index, &items[index], &outcome),
+                    ));
+                }
+                jobs::insert_results(conn, &id, &entries).await?;
+                Ok(true)
+            })
+        })
+        .await
 }
 
 /// destroy_many: soft-deletes each item's user, in order.

@@ -5,7 +5,6 @@
 //! batch that fails is re-run item by item.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -24,9 +23,9 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(writer: Writer, epoch: Arc<AtomicU64>) -> Batcher {
+    pub(crate) fn new(writer: Writer) -> Batcher {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(writer, rx, epoch));
+        tokio::spawn(run(writer, rx));
         Batcher {
             queue: Arc::new(Mutex::new(Some(tx))),
         }
@@ -47,7 +46,7 @@ impl Batcher {
     }
 }
 
-async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch: Arc<AtomicU64>) {
+async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
     let mut waiting: Vec<(UpsertItem, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         waiting.push(first);
@@ -61,9 +60,6 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch:
             Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
         match run_batch(&writer, items).await {
             Ok(batch) => {
-                if batch.credentials_changed {
-                    epoch.fetch_add(1, Ordering::SeqCst);
-                }
                 for ((_, reply), outcome) in waiting.drain(..).zip(batch.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
@@ -75,9 +71,6 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>, epoch:
                         run_batch(&writer, Arc::new(vec![item]))
                             .await
                             .and_then(|mut b| {
-                                if b.credentials_changed {
-                                    epoch.fetch_add(1, Ordering::SeqCst);
-                                }
                                 b.outcomes
                                     .pop()
                                     .ok_or(StoreError::Corrupt("no outcome".into()))

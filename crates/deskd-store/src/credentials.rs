@@ -144,11 +144,20 @@ pub async fn delete_oauth_token(conn: &mut AnyConnection, id: i64) -> Result<boo
     Ok(!rows.is_empty())
 }
 
-/// Records, inside the caller's transaction, that access was taken away from someone.
+tokio::task_local! {
+    /// Set by [`bump_epoch`] inside a unit of work that `Store::write` runs; the writer reads it
+    /// after the commit and drops this process's cached logins at once. Other processes follow
+    /// the database's epoch.
+    pub(crate) static EPOCH_BUMPED: std::cell::Cell<bool>;
+}
+
+/// Records, inside the caller's transaction, that access was taken away from someone. The only
+/// way to say so: the write that calls it invalidates every cached login once it commits.
 pub async fn bump_epoch(conn: &mut AnyConnection) -> Result<(), StoreError> {
     sqlx::query("UPDATE credentials_epoch SET epoch = epoch + 1 WHERE id = 1")
         .execute(conn)
         .await?;
+    let _ = EPOCH_BUMPED.try_with(|b| b.set(true));
     Ok(())
 }
 

@@ -25,4 +25,16 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// The database refused what was written (a constraint, a value it cannot store) or the
+    /// write kept losing races: trying the same items again alone can succeed or isolate the bad
+    /// one. Anything else (connection lost, store closed) is the database's state, not the data's.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(sqlx::Error::Database(_))
+                | StoreError::Contention(_)
+                | StoreError::Corrupt(_)
+        )
+    }
 }

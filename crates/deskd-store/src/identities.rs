@@ -1,7 +1,10 @@
-//! A user's identities, one at a time (the identities endpoints). The user's `email` mirrors its
-//! primary email identity and `verified` whether any identity is verified; `sync_user` keeps both.
+//! A user's identities, one at a time (the identities endpoints): the store side of
+//! `deskd_model::identity_plan`.
 
+use deskd_model::Rejection;
 use deskd_model::identity::IdentityRecord;
+use deskd_model::identity_plan::{self, IdentityFacts, IdentityOp};
+use deskd_model::role::Actor;
 use sqlx::AnyConnection;
 
 use crate::StoreError;
@@ -22,88 +25,95 @@ pub async fn load(
         .transpose()
 }
 
-pub async fn set_value(
-    conn: &mut AnyConnection,
-    id: i64,
-    value: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE identities SET value = $1, value_norm = $2, updated_at = $3 WHERE id = $4")
-        .bind(value.to_owned())
-        .bind(deskd_model::text::normalize(value))
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// The result of an identity write: the identity to show and the user's identities after.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub shown: Option<IdentityRecord>,
+    pub identities: Vec<IdentityRecord>,
 }
 
-/// Makes `id` the primary identity of its type for `user_id`, demoting the others.
-pub async fn make_primary(
+/// Runs one identities-endpoint operation inside the caller's transaction: locks the user,
+/// reads the facts, lets the model decide, writes the plan (bumping the credentials epoch when
+/// it takes access away).
+pub async fn apply(
     conn: &mut AnyConnection,
     user_id: i64,
-    id: i64,
-    kind: &str,
+    op: &IdentityOp,
+    actor: Actor,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE identities SET is_primary = 0, updated_at = $1 WHERE user_id = $2 AND type = $3 AND is_primary = 1 AND id <> $4")
-        .bind(now)
-        .bind(user_id)
-        .bind(kind.to_owned())
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE identities SET is_primary = 1, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes an identity; if it was the primary of its type, the oldest other becomes primary.
-pub async fn delete(
-    conn: &mut AnyConnection,
-    ident: &IdentityRecord,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM identities WHERE id = $1")
-        .bind(ident.id)
-        .execute(&mut *conn)
-        .await?;
-    crate::credentials::bump_epoch(&mut *conn).await?;
-    if ident.primary {
-        let next = first(
-            conn,
-            sqlx::query(
-                "SELECT id FROM identities WHERE user_id = $1 AND type = $2 ORDER BY id LIMIT 1",
-            )
-            .bind(ident.user_id)
-            .bind(ident.kind.clone()),
-        )
-        .await?;
-        if let Some(r) = next {
-            make_primary(conn, ident.user_id, rows::int(&r, "id")?, &ident.kind, now).await?;
-        }
+) -> Result<Result<Applied, Rejection>, StoreError> {
+    crate::users::lock(conn, &[user_id]).await?;
+    let user = crate::users::load(conn, user_id).await?;
+    let identities = match &user {
+        Some(_) => crate::users::identities(conn, user_id).await?,
+        None => Vec::new(),
+    };
+    let value_owner = match op.claimed_value(&identities) {
+        Some((kind, value)) => crate::users::id_by_identity(conn, &kind, &value).await?,
+        None => None,
+    };
+    let facts = IdentityFacts {
+        user,
+        identities,
+        value_owner,
+    };
+    let plan = match identity_plan::plan(op, actor, &facts, now) {
+        Ok(p) => p,
+        Err(r) => return Ok(Err(r)),
+    };
+    if let Some(id) = plan.delete {
+        sqlx::query("DELETE FROM identities WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
     }
-    Ok(())
-}
-
-/// Re-derives the user's `email` (its primary email identity) and `verified` (any identity
-/// verified) after its identities changed.
-pub async fn sync_user(conn: &mut AnyConnection, user_id: i64, now: i64) -> Result<(), StoreError> {
-    let ids = crate::users::identities(conn, user_id).await?;
-    let email = ids
-        .iter()
-        .find(|i| i.kind == "email" && i.primary)
-        .map(|i| i.value.clone());
-    let verified = ids.iter().any(|i| i.verified);
-    sqlx::query("UPDATE users SET email = $1, verified = $2, updated_at = $3 WHERE id = $4")
-        .bind(email)
-        .bind(b(verified))
-        .bind(now)
-        .bind(user_id)
-        .execute(conn)
+    // Demotions before promotions, so no moment has two primaries of a type.
+    let mut updates = plan.update.clone();
+    updates.sort_by_key(|i| i.primary);
+    for i in &updates {
+        sqlx::query(
+            "UPDATE identities SET value = $1, value_norm = $2, verified = $3, is_primary = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(i.value.clone())
+        .bind(deskd_model::text::normalize(&i.value))
+        .bind(b(i.verified))
+        .bind(b(i.primary))
+        .bind(i.updated_at)
+        .bind(i.id)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    }
+    let inserted = match &plan.insert {
+        Some(n) => Some(crate::users::insert_identity(conn, user_id, n, now).await?),
+        None => None,
+    };
+    if plan.user_email.is_some()
+        || plan.user_verified.is_some()
+        || plan.insert.is_some()
+        || plan.delete.is_some()
+        || !plan.update.is_empty()
+    {
+        let current = facts.user.as_ref();
+        let email = plan
+            .user_email
+            .clone()
+            .unwrap_or_else(|| current.and_then(|u| u.email.clone()));
+        let verified = plan
+            .user_verified
+            .unwrap_or_else(|| current.is_some_and(|u| u.verified));
+        sqlx::query("UPDATE users SET email = $1, verified = $2, updated_at = $3 WHERE id = $4")
+            .bind(email)
+            .bind(b(verified))
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if plan.reduces_access {
+        crate::credentials::bump_epoch(&mut *conn).await?;
+    }
+    let identities = crate::users::identities(conn, user_id).await?;
+    let shown_id = inserted.or(plan.shown);
+    let shown = shown_id.and_then(|id| identities.iter().find(|i| i.id == id).cloned());
+    Ok(Ok(Applied { shown, identities }))
 }

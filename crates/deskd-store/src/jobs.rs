@@ -157,6 +157,8 @@ pub struct Claimed {
     pub job: JobRecord,
     pub actor: Actor,
     pub payload: String,
+    /// Claims since the job last made progress, this one included.
+    pub attempts: i64,
 }
 
 /// Claims the oldest queued job, or a working one whose lease has run out, for `owner` until
@@ -174,10 +176,10 @@ pub async fn claim(
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "UPDATE jobs SET status = 'working', progress = COALESCE(progress, 0), lease_owner = $1, lease_until = $2, updated_at = $3 \
+        "UPDATE jobs SET status = 'working', progress = COALESCE(progress, 0), lease_owner = $1, lease_until = $2, updated_at = $3, attempts = attempts + 1 \
          WHERE id = (SELECT id FROM jobs WHERE status = 'queued' OR (status = 'working' AND lease_until < $3) \
                      ORDER BY created_at, id LIMIT 1 {lock}) \
-         RETURNING {JOB_COLUMNS}, actor_id, actor_role, payload"
+         RETURNING {JOB_COLUMNS}, actor_id, actor_role, payload, attempts"
     );
     let row = first(
         conn,
@@ -197,7 +199,29 @@ pub async fn claim(
                 .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         },
         payload: text(&r, "payload")?,
+        attempts: int(&r, "attempts")?,
     }))
+}
+
+/// Ends a job that cannot make progress: `failed`, with `message`, its slot freed.
+pub async fn fail(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    message: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let res = sqlx::query(
+        "UPDATE jobs SET status = 'failed', message = $1, completed_at = $2, updated_at = $2, lease_until = NULL \
+         WHERE id = $3 AND lease_owner = $4 AND status = 'working'",
+    )
+    .bind(message.to_owned())
+    .bind(now)
+    .bind(id.to_owned())
+    .bind(owner.to_owned())
+    .execute(conn)
+    .await?;
+    Ok(res.rows_affected() == 1)
 }
 
 /// Records progress (and, at the end, completion) if `owner` still holds the lease. Returns
@@ -215,7 +239,7 @@ pub async fn advance(
     let status = if done { COMPLETED } else { WORKING };
     let completed_at = done.then_some(now);
     let res = sqlx::query(
-        "UPDATE jobs SET progress = $1, message = $2, status = $3, completed_at = $4, lease_until = $5, updated_at = $6 \
+        "UPDATE jobs SET progress = $1, message = $2, status = $3, completed_at = $4, lease_until = $5, updated_at = $6, attempts = 0 \
          WHERE id = $7 AND lease_owner = $8 AND status = 'working'",
     )
     .bind(progress)

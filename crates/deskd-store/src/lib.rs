@@ -47,13 +47,18 @@ impl Store {
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
         let (backend, pool, writer_conn) = connect::connect(opts).await?;
         migrate::run(backend, &pool).await?;
-        let writer = writer::Writer::new(backend, pool.clone(), writer_conn);
         let credentials_epoch = Arc::new(AtomicU64::new(0));
+        let writer = writer::Writer::new(
+            backend,
+            pool.clone(),
+            writer_conn,
+            credentials_epoch.clone(),
+        );
         tokio::spawn(follow_credentials_epoch(
             pool.clone(),
             credentials_epoch.clone(),
         ));
-        let batcher = batcher::Batcher::new(writer.clone(), credentials_epoch.clone());
+        let batcher = batcher::Batcher::new(writer.clone());
         Ok(Store {
             backend,
             pool,
@@ -95,11 +100,6 @@ impl Store {
     /// The current credentials epoch (see the field).
     pub fn credentials_epoch(&self) -> u64 {
         self.credentials_epoch.load(Ordering::SeqCst)
-    }
-
-    /// Invalidates every cached login; call after a write that may take access away.
-    pub fn credentials_changed(&self) {
-        self.credentials_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// True once the database answers a trivial query.

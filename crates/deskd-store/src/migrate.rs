@@ -11,6 +11,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0003_updated_index.sql"),
     include_str!("../migrations/sqlite/0004_rate_limits.sql"),
     include_str!("../migrations/sqlite/0005_credentials_epoch.sql"),
+    include_str!("../migrations/sqlite/0006_job_attempts.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -18,6 +19,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0003_updated_index.sql"),
     include_str!("../migrations/postgres/0004_rate_limits.sql"),
     include_str!("../migrations/postgres/0005_credentials_epoch.sql"),
+    include_str!("../migrations/postgres/0006_job_attempts.sql"),
 ];
 
 /// An arbitrary key for PostgreSQL's advisory lock, so replicas starting together migrate once.

@@ -71,9 +71,11 @@ struct Working {
     /// Existing identities whose verified flag changes: (identity id, verified).
     verify_identities: Vec<(i64, bool)>,
     /// An existing user's role, suspension or activity changed: cached logins must be re-checked.
-    credentials_changed: bool,
+    reduces_access: bool,
     /// The account owner, whom nobody can demote or suspend.
     owner: Option<i64>,
+    /// The normalised external_id each existing user had when the batch began.
+    stored_external_ids: HashMap<i64, String>,
 }
 
 impl Working {
@@ -87,7 +89,6 @@ impl Working {
 #[derive(Debug)]
 pub struct Batch {
     pub outcomes: Vec<UpsertOutcome>,
-    pub credentials_changed: bool,
 }
 
 /// Runs `items` in order inside the caller's transaction and returns one outcome per item.
@@ -97,20 +98,28 @@ pub async fn create_or_update_batch(
     items: &[UpsertItem],
     now: i64,
 ) -> Result<Batch, StoreError> {
-    let mut w = gather(conn, items).await?;
+    let mut w = gather(conn, backend, items).await?;
     let mut outcomes: Vec<UpsertOutcome> = Vec::with_capacity(items.len());
     for item in items {
         outcomes.push(decide(&mut w, item, now));
     }
     write(conn, backend, &mut w, &mut outcomes, now).await?;
-    Ok(Batch {
-        outcomes,
-        credentials_changed: w.credentials_changed,
-    })
+    Ok(Batch { outcomes })
 }
 
-/// Loads, in a handful of queries, every fact any item of the batch could need.
-async fn gather(conn: &mut AnyConnection, items: &[UpsertItem]) -> Result<Working, StoreError> {
+/// Rounds of "find the users involved, lock them, look again" before a batch gives up (and is
+/// retried whole). Each round can only add users that changed hands meanwhile.
+const LOCK_ROUNDS: usize = 4;
+
+/// Loads, in a handful of queries, every fact any item of the batch could need. On PostgreSQL
+/// the rows of every existing user involved are locked first (`FOR UPDATE`) and the facts read
+/// after, so two writers of one user serialize and neither decides on a stale row; SQLite's
+/// single writer already serializes.
+async fn gather(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    items: &[UpsertItem],
+) -> Result<Working, StoreError> {
     let mut keys: Vec<IdentityKey> = Vec::new();
     let mut seen_keys = HashSet::new();
     let mut external_ids: Vec<String> = Vec::new();
@@ -136,14 +145,40 @@ async fn gather(conn: &mut AnyConnection, items: &[UpsertItem]) -> Result<Workin
         }
     }
     let mut w = Working::default();
-    w.owners = users::identity_owners(conn, &keys)
-        .await?
-        .into_iter()
-        .collect();
-    w.external_ids = users::ids_by_external_ids(conn, &external_ids).await?;
+    let mut locked: HashSet<i64> = HashSet::new();
+    for round in 1.. {
+        w.owners = users::identity_owners(conn, &keys)
+            .await?
+            .into_iter()
+            .collect();
+        w.external_ids = users::ids_by_external_ids(conn, &external_ids).await?;
+        if backend == Backend::Sqlite {
+            break;
+        }
+        let mut missing: Vec<i64> = ids
+            .iter()
+            .chain(w.owners.values())
+            .chain(w.external_ids.values())
+            .copied()
+            .filter(|id| !locked.contains(id))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if round > LOCK_ROUNDS {
+            return Err(StoreError::Contention(round as u32));
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        users::lock(conn, &missing).await?;
+        locked.extend(missing);
+    }
     ids.extend(w.owners.values().copied());
     ids.extend(w.external_ids.values().copied());
     for (user, identities) in users::load_many_with_identities(conn, &ids).await? {
+        if let Some(ext) = &user.external_id {
+            w.stored_external_ids.insert(user.id, normalize(ext));
+        }
         w.users.insert(user.id, (user, identities));
     }
     w.organizations = organizations::existing_ids(conn, &org_ids).await?;
@@ -155,7 +190,10 @@ async fn gather(conn: &mut AnyConnection, items: &[UpsertItem]) -> Result<Workin
 /// Decides one item against the working state and applies its plan there.
 fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
     let input = &item.input;
-    let id_exists = input.id.map(|id| w.users.contains_key(&id));
+    // A soft-deleted user is gone for writes: only `id` can still name it, and it answers 404.
+    let id_exists = input
+        .id
+        .map(|id| w.users.get(&id).is_some_and(|(u, _)| u.active));
     let external_id_owner = match &input.external_id {
         Some(Some(ext)) => w.external_ids.get(&normalize(ext)).copied(),
         _ => None,
@@ -189,13 +227,9 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
             .organization_name
             .as_ref()
             .and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
+        account_owner: w.owner,
     };
     let plan = upsert::plan(input, item.actor, &facts, now)?;
-    if let Some((old, _)) = &facts.existing {
-        if Some(old.id) == w.owner && (plan.user.role != old.role || plan.user.suspended) {
-            return Err(Rejection::Forbidden);
-        }
-    }
     Ok(apply(w, plan, facts.existing, now))
 }
 
@@ -209,11 +243,7 @@ fn apply(
     let old_ext = existing
         .as_ref()
         .and_then(|(u, _)| u.external_id.as_deref().map(normalize));
-    if let Some((old, _)) = &existing {
-        if old.role != user.role || old.suspended != user.suspended || old.active != user.active {
-            w.credentials_changed = true;
-        }
-    }
+    w.reduces_access |= plan.reduces_access;
     let identities = existing.map(|(_, ids)| ids);
     if let Some(name) = &plan.create_organization {
         let org = w.temp_id();
@@ -311,7 +341,24 @@ async fn write(
             new_rows.push(u);
         }
     }
-    users::insert_many(conn, &new_rows).await?;
+    // The unique index on external ids is not deferrable: an external id that moves between
+    // users inside the batch is released first, then the changed users are written, then the
+    // new ones, so no order of items can collide with itself.
+    let releasing: Vec<i64> = w
+        .dirty_users
+        .iter()
+        .copied()
+        .filter(|id| {
+            let now_ext = w
+                .users
+                .get(id)
+                .and_then(|(u, _)| u.external_id.as_deref().map(normalize));
+            w.stored_external_ids
+                .get(id)
+                .is_some_and(|old| Some(old) != now_ext.as_ref())
+        })
+        .collect();
+    users::release_external_ids(conn, &releasing).await?;
     for id in &w.dirty_users {
         if let Some((u, _)) = w.users.get(id) {
             let mut u = u.clone();
@@ -319,6 +366,7 @@ async fn write(
             users::update(conn, &u).await?;
         }
     }
+    users::insert_many(conn, &new_rows).await?;
     let fix = |id: i64| {
         if id < 0 {
             real.get(&id).copied().unwrap_or(id)
@@ -332,7 +380,7 @@ async fn write(
         .map(|(uid, n)| (fix(*uid), n.clone()))
         .collect();
     users::insert_identities(conn, &identities, now).await?;
-    if w.credentials_changed {
+    if w.reduces_access {
         crate::credentials::bump_epoch(&mut *conn).await?;
     }
     for (identity_id, v) in &w.verify_identities {

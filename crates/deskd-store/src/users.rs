@@ -118,6 +118,43 @@ pub async fn update(conn: &mut AnyConnection, u: &UserRecord) -> Result<(), Stor
     Ok(())
 }
 
+/// Locks the rows of `ids` (sorted, without repeats) until the transaction ends, on
+/// PostgreSQL; SQLite's single writer already serializes every write. Facts a plan relies on
+/// are read after this, so they are current and stay so until the commit.
+pub async fn lock(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
+    if ids.is_empty() || conn.backend_name() != <sqlx::Postgres as sqlx::Database>::NAME {
+        return Ok(());
+    }
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            Params::new(conn).list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        all(conn, q).await?;
+    }
+    Ok(())
+}
+
+/// Clears the external ids of `ids`, before a batch hands them to other users.
+pub async fn release_external_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE users SET external_id = NULL, external_id_norm = NULL WHERE id IN ({})",
+            Params::new(conn).list(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn load(conn: &mut AnyConnection, id: i64) -> Result<Option<UserRecord>, StoreError> {
     let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLUMNS);
     first(conn, sqlx::query(&sql).bind(id))

@@ -12,15 +12,28 @@
 //! winner's row and becomes an update.
 
 use std::any::Any as StdAny;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::credentials::EPOCH_BUMPED;
 use crate::{Backend, StoreError};
+
+/// Runs one unit of work, noting whether it took access away (see `credentials::bump_epoch`).
+async fn tracked(work: &mut Work, conn: &mut AnyConnection) -> (Result<Output, StoreError>, bool) {
+    EPOCH_BUMPED
+        .scope(Cell::new(false), async move {
+            let out = work(conn).await;
+            (out, EPOCH_BUMPED.with(Cell::get))
+        })
+        .await
+}
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -44,14 +57,24 @@ pub(crate) struct Writer {
     pool: AnyPool,
     queue: Arc<Mutex<Option<mpsc::Sender<Unit>>>>,
     done: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// This process's credentials epoch, bumped after a commit that took access away.
+    epoch: Arc<AtomicU64>,
 }
 
 impl Writer {
-    pub(crate) fn new(backend: Backend, pool: AnyPool, conn: Option<AnyConnection>) -> Writer {
+    pub(crate) fn new(
+        backend: Backend,
+        pool: AnyPool,
+        conn: Option<AnyConnection>,
+        epoch: Arc<AtomicU64>,
+    ) -> Writer {
         let (queue, handle) = match conn {
             Some(conn) => {
                 let (tx, rx) = mpsc::channel(4096);
-                (Some(tx), Some(tokio::spawn(group_commit(conn, rx))))
+                (
+                    Some(tx),
+                    Some(tokio::spawn(group_commit(conn, rx, epoch.clone()))),
+                )
             }
             None => (None, None),
         };
@@ -60,6 +83,7 @@ impl Writer {
             pool,
             queue: Arc::new(Mutex::new(queue)),
             done: Arc::new(Mutex::new(handle)),
+            epoch,
         }
     }
 
@@ -110,9 +134,15 @@ impl Writer {
             attempt += 1;
             let mut conn = self.pool.acquire().await?;
             let mut tx = conn.begin().await?;
-            match work(&mut tx).await {
+            let (out, bumped) = tracked(work, &mut tx).await;
+            match out {
                 Ok(v) => match tx.commit().await {
-                    Ok(()) => return Ok(v),
+                    Ok(()) => {
+                        if bumped {
+                            self.epoch.fetch_add(1, Ordering::SeqCst);
+                        }
+                        return Ok(v);
+                    }
                     Err(e) => {
                         let e = StoreError::from(e);
                         if !e.is_retryable() || attempt >= MAX_ATTEMPTS {
@@ -142,7 +172,11 @@ impl Writer {
     }
 }
 
-async fn group_commit(mut conn: AnyConnection, mut rx: mpsc::Receiver<Unit>) {
+async fn group_commit(
+    mut conn: AnyConnection,
+    mut rx: mpsc::Receiver<Unit>,
+    epoch: Arc<AtomicU64>,
+) {
     let mut group: Vec<Unit> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.recv().await {
         group.push(first);
@@ -153,7 +187,10 @@ async fn group_commit(mut conn: AnyConnection, mut rx: mpsc::Receiver<Unit>) {
             }
         }
         match run_group(&mut conn, &mut group).await {
-            Ok(outputs) => {
+            Ok((outputs, bumped)) => {
+                if bumped {
+                    epoch.fetch_add(1, Ordering::SeqCst);
+                }
                 for (unit, out) in group.drain(..).zip(outputs) {
                     let _ = unit.reply.send(Ok(out));
                 }
@@ -161,7 +198,10 @@ async fn group_commit(mut conn: AnyConnection, mut rx: mpsc::Receiver<Unit>) {
             Err(e) => {
                 tracing::debug!(error = %e, size = group.len(), "group rolled back; re-running its units alone");
                 for mut unit in group.drain(..) {
-                    let result = run_alone(&mut conn, &mut unit.work).await;
+                    let (result, bumped) = run_alone(&mut conn, &mut unit.work).await;
+                    if bumped && result.is_ok() {
+                        epoch.fetch_add(1, Ordering::SeqCst);
+                    }
                     let _ = unit.reply.send(result);
                 }
             }
@@ -171,14 +211,18 @@ async fn group_commit(mut conn: AnyConnection, mut rx: mpsc::Receiver<Unit>) {
 }
 
 /// Runs every unit in one transaction; any error rolls the whole group back.
+/// Returns the outputs and whether any unit took access away.
 async fn run_group(
     conn: &mut AnyConnection,
     group: &mut [Unit],
-) -> Result<Vec<Output>, StoreError> {
+) -> Result<(Vec<Output>, bool), StoreError> {
     conn.execute("BEGIN IMMEDIATE").await?;
     let mut outputs = Vec::with_capacity(group.len());
+    let mut any_bumped = false;
     for unit in group.iter_mut() {
-        match (unit.work)(conn).await {
+        let (out, bumped) = tracked(&mut unit.work, conn).await;
+        any_bumped |= bumped;
+        match out {
             Ok(out) => outputs.push(out),
             Err(e) => {
                 let _ = conn.execute("ROLLBACK").await;
@@ -190,12 +234,18 @@ async fn run_group(
         let _ = conn.execute("ROLLBACK").await;
         return Err(e.into());
     }
-    Ok(outputs)
+    Ok((outputs, any_bumped))
 }
 
-async fn run_alone(conn: &mut AnyConnection, work: &mut Work) -> Result<Output, StoreError> {
-    conn.execute("BEGIN IMMEDIATE").await?;
-    match work(conn).await {
+async fn run_alone(
+    conn: &mut AnyConnection,
+    work: &mut Work,
+) -> (Result<Output, StoreError>, bool) {
+    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        return (Err(e.into()), false);
+    }
+    let (out, bumped) = tracked(work, conn).await;
+    let out = match out {
         Ok(out) => match conn.execute("COMMIT").await {
             Ok(_) => Ok(out),
             Err(e) => {
@@ -207,5 +257,6 @@ async fn run_alone(conn: &mut AnyConnection, work: &mut Work) -> Result<Output, 
             let _ = conn.execute("ROLLBACK").await;
             Err(e)
         }
-    }
+    };
+    (out, bumped)
 }
