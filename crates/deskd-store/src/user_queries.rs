@@ -251,6 +251,7 @@ pub async fn erase(
     id: i64,
     now: i64,
 ) -> Result<Option<UserRecord>, StoreError> {
+    crate::users::lock(conn, &[id]).await?;
     sqlx::query("DELETE FROM oauth_tokens WHERE user_id = $1")
         .bind(id)
         .execute(&mut *conn)

@@ -464,6 +464,7 @@ pub async fn set_password(
     user_id: i64,
     hash: Option<&str>,
 ) -> Result<(), StoreError> {
+    lock(conn, &[user_id]).await?;
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash.map(str::to_owned))
         .bind(user_id)
@@ -553,6 +554,9 @@ pub async fn delete_for(
         (None, Some(ext)) => id_by_external_id(conn, ext).await?,
         (None, None) => None,
     };
+    if let Some(id) = id {
+        lock(conn, &[id]).await?;
+    }
     let Some(user) = (match id {
         Some(id) => load(conn, id).await?,
         None => None,

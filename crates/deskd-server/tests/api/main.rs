@@ -19,3 +19,4 @@ mod rate_limits;
 mod role_matrix;
 mod server;
 mod users_surface;
+mod write_path;

@@ -1,0 +1,121 @@
+//! The write path's promises that need no race to show: bounded requests, and a job that cannot
+//! make progress ends `failed` and frees its slot.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::bulk::wait_for;
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(lists_and_identities_are_bounded);
+
+/// Runs one statement against the test's database, behind the server's back.
+async fn execute(app: &TestApp, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.db_url)
+        .await
+        .expect("connect");
+    sqlx::query(sql).execute(&mut conn).await.expect("execute");
+    let _ = conn.close().await;
+}
+
+async fn lists_and_identities_are_bounded(app: TestApp) {
+    let before = app.table_counts().await;
+    let tags: Vec<String> = (0..80_000).map(|i| format!("t{i}")).collect();
+    let r = app
+        .upsert(json!({"name": "Tags", "email": "tags@example.org", "tags": tags}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["error"], "RecordInvalid");
+    assert!(
+        r.body["details"]["tags"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("maximum is 1000")
+    );
+    let identities: Vec<Value> = (0..101)
+        .map(|i| json!({"type": "email", "value": format!("i{i}@example.org")}))
+        .collect();
+    let r = app
+        .upsert(json!({"name": "Ids", "identities": identities}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.body["details"]["identities"].is_array(), "{}", r.text);
+    assert_eq!(app.table_counts().await, before);
+
+    // At the bounds, accepted.
+    let tags: Vec<String> = (0..1_000).map(|i| format!("t{i}")).collect();
+    let identities: Vec<Value> = (0..100)
+        .map(|i| json!({"type": "email", "value": format!("i{i}@example.org")}))
+        .collect();
+    let r = app
+        .upsert(json!({"name": "Full", "tags": tags, "identities": identities}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["user"]["tags"].as_array().unwrap().len(), 1_000);
+    assert_eq!(r.body["user"]["email"], "i0@example.org");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_progress_ends_failed_and_frees_its_slot_sqlite() {
+    a_job_without_progress_ends_failed_and_frees_its_slot(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_progress_ends_failed_and_frees_its_slot_postgres() {
+    a_job_without_progress_ends_failed_and_frees_its_slot(Backend::Postgres).await
+}
+
+/// A server with no workers accepts the job; the job is then made to look as if five workers
+/// had claimed it and died. The replica's worker must end it `failed` instead of running it again.
+async fn a_job_without_progress_ends_failed_and_frees_its_slot(backend: Backend) {
+    let config = deskd_server::Config {
+        rate_limits: false,
+        job_workers: 0,
+        ..deskd_server::Config::default()
+    };
+    let quiet = TestApp::spawn_with(backend, config.clone()).await;
+    let r = quiet
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({"users": [{"name": "Stuck", "email": "stuck@example.org"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.body["job_status"]["id"].as_str().unwrap().to_owned();
+    execute(
+        &quiet,
+        &format!("UPDATE jobs SET attempts = 5 WHERE id = '{id}'"),
+    )
+    .await;
+    let app = TestApp::replica_of(
+        &quiet,
+        deskd_server::Config {
+            job_workers: 1,
+            ..config
+        },
+    )
+    .await;
+    let job = wait_for(&app, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("attempts"),
+        "{job}"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM identities WHERE value_norm = 'stuck@example.org'")
+            .await,
+        0
+    );
+    // Its slot is free and the queue moves on: the next job runs.
+    let r = app
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({"users": [{"name": "Next", "email": "next@example.org"}]}),
+        )
+        .await;
+    let next = wait_for(&app, r.body["job_status"]["id"].as_str().unwrap()).await;
+    assert_eq!(next["status"], "completed", "{next}");
+}
