@@ -3,7 +3,6 @@
 //! Also `PUT /api/v2/users/{id}/password`.
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,9 +15,9 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Admin, Caller, digest, hash_password, new_secret};
 use crate::error::ApiError;
+use crate::extract::path_id;
 use crate::extract::{BaseUrl, JsonObject};
 use crate::respond::{json_response, ok};
-use crate::users::path_id;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -134,10 +133,7 @@ async fn revoke(
     if !gone {
         return Err(ApiError::NotFound);
     }
-    Ok(Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::empty())
-        .unwrap_or_default())
+    Ok(crate::respond::no_content())
 }
 
 /// Shortest password deskd accepts.

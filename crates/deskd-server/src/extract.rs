@@ -133,3 +133,12 @@ where
         Ok(BaseUrl(format!("{scheme}://{host}/api/v2")))
     }
 }
+
+/// A path id: digits only, else 404 as Zendesk answers unknown records. The one parser of ids
+/// in paths.
+pub fn path_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)
+}

@@ -2,7 +2,6 @@
 //! request_verification, delete. Identity values are unique across the account.
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -15,9 +14,9 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::path_id;
 use crate::extract::{BaseUrl, JsonObject, require_object};
 use crate::respond::{json_response, ok};
-use crate::users::path_id;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -219,8 +218,5 @@ async fn remove(
     check(&app, &caller, &user_id, true).await?;
     let id = path_id(&id)?;
     change(&app, &caller, &user_id, IdentityOp::Delete(id)).await?;
-    Ok(Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::empty())
-        .unwrap_or_default())
+    Ok(crate::respond::no_content())
 }

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Admin, digest, new_secret};
 use crate::error::ApiError;
+use crate::extract::path_id;
 use crate::extract::{BaseUrl, JsonObject, require_object};
 use crate::respond::json_response;
-use crate::users::path_id;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -114,8 +114,5 @@ async fn revoke(
     if !deleted {
         return Err(ApiError::NotFound);
     }
-    Ok(Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(axum::body::Body::empty())
-        .unwrap_or_default())
+    Ok(crate::respond::no_content())
 }

@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
+use crate::extract::path_id;
 use crate::extract::{BaseUrl, JsonObject, require_object};
 use crate::paging::{Paging, cursor_body, offset_body};
 use crate::respond::{json_response, ok};
-use crate::users::path_id;
 
 /// Most values `show_many` takes.
 const MAX_VALUES: usize = 100;
@@ -152,9 +152,7 @@ async fn destroy(
     if !deleted {
         return Err(ApiError::NotFound);
     }
-    let mut resp = Response::default();
-    *resp.status_mut() = StatusCode::NO_CONTENT;
-    Ok(resp)
+    Ok(crate::respond::no_content())
 }
 
 /// `GET /api/v2/organizations/{id}`.

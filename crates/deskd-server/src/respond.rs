@@ -30,6 +30,13 @@ pub fn ok(body: &impl Serialize) -> Response {
     json_response(StatusCode::OK, body)
 }
 
+/// 204 with no body: the answer to every successful DELETE that returns nothing.
+pub fn no_content() -> Response {
+    let mut resp = Response::default();
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
 /// 429: a plain-text sentence and a truthful integer `Retry-After` (at least 1 second).
 pub fn too_many_requests(retry_after_secs: u64, sentence: &str) -> Response {
     let mut resp = Response::new(Body::from(sentence.to_owned()));

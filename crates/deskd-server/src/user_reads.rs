@@ -15,9 +15,9 @@ use crate::AppState;
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::extract::BaseUrl;
+use crate::extract::path_id;
 use crate::paging::{Paging, cursor_body, offset_body};
 use crate::respond::ok;
-use crate::users::path_id;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

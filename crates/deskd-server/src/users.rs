@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::auth::{MaybeCaller, Staff};
 use crate::error::ApiError;
-use crate::extract::{BaseUrl, JsonObject, require_object};
+use crate::extract::{BaseUrl, JsonObject, path_id, require_object};
 use crate::respond::{json_response, ok};
 
 pub fn routes() -> Router<AppState> {
@@ -23,14 +23,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/users/create_or_update", post(create_or_update))
         .route("/api/v2/users/me", get(me))
         .route("/api/v2/users/{id}", get(show).put(update).delete(destroy))
-}
-
-/// A path id: digits only, else 404 as Zendesk answers unknown records.
-pub fn path_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(ApiError::NotFound)
 }
 
 /// Runs one upsert of `input` in `mode` and answers with the user: 201 + `Location` when
