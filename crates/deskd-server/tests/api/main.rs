@@ -20,3 +20,4 @@ mod role_matrix;
 mod server;
 mod users_surface;
 mod write_path;
+mod write_races;
