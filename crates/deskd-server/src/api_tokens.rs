@@ -78,7 +78,7 @@ async fn create(
         None | Some(Value::Null) => String::new(),
         Some(Value::Object(o)) => match o.get("description") {
             None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) if s.chars().count() <= 255 => s.clone(),
+            Some(Value::String(s)) if s.chars().count() <= 255 && !s.contains('\0') => s.clone(),
             Some(_) => {
                 return Err(ValidationErrors::single(
                     "description",

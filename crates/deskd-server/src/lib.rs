@@ -31,10 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use deskd_store::Store;
 use tokio::net::TcpListener;
-use tower::Layer;
 
 pub use error::ApiError;
 pub use extract::MAX_BODY_BYTES;
@@ -112,8 +110,18 @@ impl AppState {
     }
 }
 
-/// Every route deskd serves.
+/// Every route deskd serves, with the layers that must run before routing (`.json` stripped,
+/// U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state);
+    let before_routing = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(paths::refuse_nul))
+        .layer(axum::middleware::from_fn(paths::strip_json_suffix))
+        .service(routes);
+    Router::new().fallback_service(before_routing)
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(users::routes())
@@ -147,9 +155,7 @@ pub async fn run(
     let store = state.store.clone();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = worker::spawn(state.clone(), stopped);
-    // `.json` is stripped before routing, so every route answers with and without it.
-    let app = axum::middleware::from_fn(paths::strip_json_suffix).layer(router(state));
-    let service = axum::ServiceExt::<Request>::into_make_service(app);
+    let service = router(state).into_make_service();
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -7,6 +7,37 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
+/// U+0000 means nothing in any Zendesk parameter, and PostgreSQL cannot compare text holding
+/// it: a path or query that decodes to one is a 400, and Basic credentials holding one are a
+/// 401, before any handler reads them. (Bodies are checked field by field by the input readers,
+/// so one bad item of a bulk job fails alone.)
+pub async fn refuse_nul(req: Request, next: Next) -> Response {
+    let uri = req.uri().to_string();
+    if uri.contains("%00") {
+        return ApiError::bad_request(
+            "InvalidParameter",
+            "Parameters may not contain the character U+0000",
+        )
+        .into_response();
+    }
+    let basic_has_nul = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .is_some_and(|raw| raw.contains(&0));
+    if basic_has_nul {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(req).await
+}
+
 /// Zendesk clients append `.json` to every path and some do not; both reach the same route.
 pub async fn strip_json_suffix(mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
