@@ -8,6 +8,7 @@ mod api_tokens;
 pub mod auth;
 pub mod bootstrap;
 mod bulk;
+mod drain;
 mod error;
 mod extract;
 mod health;
@@ -110,11 +111,12 @@ impl AppState {
     }
 }
 
-/// Every route deskd serves, with the layers that must run before routing (`.json` stripped,
-/// U+0000 refused), so an embedded router behaves as the served one.
+/// Every route deskd serves, with the layers that must run before routing (unread bodies
+/// drained, `.json` stripped, U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
     let routes = routes(state);
     let before_routing = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .layer(axum::middleware::from_fn(paths::refuse_nul))
         .layer(axum::middleware::from_fn(paths::strip_json_suffix))
         .service(routes);

@@ -13,6 +13,7 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod keep_alive;
 mod openapi;
 mod organizations;
 mod rate_limits;
