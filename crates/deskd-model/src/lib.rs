@@ -12,6 +12,7 @@ pub mod organization;
 pub mod organization_input;
 pub mod role;
 pub mod search;
+pub mod tags;
 pub mod text;
 pub mod time;
 pub mod upsert;

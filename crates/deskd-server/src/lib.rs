@@ -22,6 +22,7 @@ mod organizations;
 mod paging;
 mod paths;
 mod respond;
+mod tags;
 mod user_reads;
 mod users;
 mod worker;
@@ -130,6 +131,7 @@ fn routes(state: AppState) -> Router {
         .merge(organizations::routes())
         .merge(user_reads::routes())
         .merge(identities::routes())
+        .merge(tags::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(api_tokens::routes())

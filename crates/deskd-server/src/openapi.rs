@@ -211,6 +211,41 @@ pub const OPERATIONS: &[Op] = &[
         200,
         "Empty",
     ),
+    op(
+        "get",
+        "/users/{user_id}/tags",
+        "A user's tags",
+        Body::None,
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/tags",
+        "Add tags to a user",
+        Body::Raw("TagsInput"),
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "post",
+        "/users/{user_id}/tags",
+        "Set a user's tags",
+        Body::Raw("TagsInput"),
+        201,
+        "TagsResponse",
+    ),
+    Op {
+        query: &[("tags", "string")],
+        ..op(
+            "delete",
+            "/users/{user_id}/tags",
+            "Remove tags from a user (body or ?tags=)",
+            Body::None,
+            200,
+            "TagsResponse",
+        )
+    },
     Op {
         query: PAGING,
         ..op(
@@ -392,6 +427,41 @@ pub const OPERATIONS: &[Op] = &[
             Body::None,
             200,
             "UserPage",
+        )
+    },
+    op(
+        "get",
+        "/organizations/{organization_id}/tags",
+        "An organization's tags",
+        Body::None,
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "put",
+        "/organizations/{organization_id}/tags",
+        "Add tags to an organization",
+        Body::Raw("TagsInput"),
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "post",
+        "/organizations/{organization_id}/tags",
+        "Set an organization's tags",
+        Body::Raw("TagsInput"),
+        201,
+        "TagsResponse",
+    ),
+    Op {
+        query: &[("tags", "string")],
+        ..op(
+            "delete",
+            "/organizations/{organization_id}/tags",
+            "Remove tags from an organization (body or ?tags=)",
+            Body::None,
+            200,
+            "TagsResponse",
         )
     },
     Op {
@@ -603,7 +673,13 @@ fn schemas() -> Value {
             "meta": s("object"), "links": s("object")}, "required": [key]})
     };
     let wrap = |key: &str, item: Value| json!({"type": "object", "properties": {key: item}, "required": [key]});
-    json!({
+    // The schemas of the users domain beyond the core (one `json!` per group: the macro's
+    // recursion has a limit).
+    let more = json!({
+        "TagsInput": {"type": "object", "properties": {"tags": list}, "required": ["tags"]},
+        "TagsResponse": wrap("tags", json!({"type": "array", "items": s("string")})),
+    });
+    let mut all = json!({
         "User": user,
         "UserInput": user_input,
         // Items are checked one by one by the job (each failure is a result entry), so the
@@ -642,7 +718,11 @@ fn schemas() -> Value {
         "Empty": s("object"),
         "Null": {"type": "null"},
         "Error": {"type": "object", "description": "Zendesk's error body", "properties": {"error": {"type": ["string", "object"]}, "description": s("string"), "details": s("object")}, "required": ["error"]},
-    })
+    });
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
+        all.extend(more);
+    }
+    all
 }
 
 /// Statuses every operation may answer besides its success: client mistakes and limits.

@@ -16,6 +16,7 @@ pub mod organizations;
 pub mod rate_limits;
 pub mod rows;
 pub mod settings;
+pub mod tags;
 pub mod upsert;
 pub mod user_queries;
 pub mod users;

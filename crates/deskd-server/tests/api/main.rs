@@ -19,6 +19,7 @@ mod organizations;
 mod rate_limits;
 mod role_matrix;
 mod server;
+mod tags;
 mod users_surface;
 mod write_path;
 mod write_races;
