@@ -510,6 +510,32 @@ pub const OPERATIONS: &[Op] = &[
             "IncrementalUsers",
         )
     },
+    Op {
+        query: &[
+            ("start_time", "integer"),
+            ("per_page", "integer"),
+            ("include", "string"),
+        ],
+        ..op(
+            "get",
+            "/incremental/users",
+            "Users changed since a time (time-based; start_time at least a minute ago)",
+            Body::None,
+            200,
+            "TimeBasedUsers",
+        )
+    },
+    Op {
+        query: &[("start_time", "integer"), ("per_page", "integer")],
+        ..op(
+            "get",
+            "/incremental/organizations",
+            "Organizations changed since a time (time-based; start_time at least a minute ago)",
+            Body::None,
+            200,
+            "TimeBasedOrganizations",
+        )
+    },
     op(
         "get",
         "/api_tokens",
@@ -678,6 +704,12 @@ fn schemas() -> Value {
     let more = json!({
         "TagsInput": {"type": "object", "properties": {"tags": list}, "required": ["tags"]},
         "TagsResponse": wrap("tags", json!({"type": "array", "items": s("string")})),
+        "TimeBasedUsers": obj(json!({"users": {"type": "array", "items": r("User")}, "count": s("integer"), "end_time": s("integer"),
+                                     "next_page": n("string"), "end_of_stream": s("boolean"), "identities": {"type": "array", "items": r("Identity")}}),
+                              &["users", "count", "end_time", "next_page", "end_of_stream"]),
+        "TimeBasedOrganizations": obj(json!({"organizations": {"type": "array", "items": r("Organization")}, "count": s("integer"), "end_time": s("integer"),
+                                             "next_page": n("string"), "end_of_stream": s("boolean")}),
+                                      &["organizations", "count", "end_time", "next_page", "end_of_stream"]),
     });
     let mut all = json!({
         "User": user,

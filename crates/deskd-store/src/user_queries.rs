@@ -312,3 +312,40 @@ pub async fn changed_since(
     };
     q.iter().map(rows::user).collect()
 }
+
+/// For the time-based export: users changed at or after `start` and at or before `until` (Unix
+/// seconds), in (updated_at, id) order, deleted users included; at most `limit` rows.
+pub async fn changed_in_window(
+    conn: &mut AnyConnection,
+    start: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE updated_at >= $1 AND updated_at <= $2 ORDER BY updated_at, id LIMIT $3",
+        rows::USER_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(start).bind(until).bind(limit))
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
+}
+
+/// Every user changed at exactly `at` with an id above `after_id`, in id order: the rest of a
+/// second that a time-based export page must not split.
+pub async fn changed_at(
+    conn: &mut AnyConnection,
+    at: i64,
+    after_id: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE updated_at = $1 AND id > $2 ORDER BY id",
+        rows::USER_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(at).bind(after_id))
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
+}

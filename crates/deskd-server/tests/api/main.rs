@@ -13,6 +13,7 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod incremental_time;
 mod keep_alive;
 mod openapi;
 mod organizations;
