@@ -17,6 +17,9 @@ pub struct UserFilter {
     pub external_id: Option<String>,
     pub organization_id: Option<i64>,
     pub terms: Vec<Term>,
+    /// Names starting with this (case-insensitive), of users without a foreign identity: the
+    /// autocomplete.
+    pub name_prefix: Option<String>,
 }
 
 /// A value bound to the WHERE clause being built.
@@ -46,6 +49,21 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
     if let Some(org) = filter.organization_id {
         parts.push(format!("organization_id = {}", p.one()));
         args.push(Arg::Int(org));
+    }
+    if let Some(prefix) = &filter.name_prefix {
+        let escaped: String = prefix
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        parts.push(format!(
+            "lower(name) LIKE {} ESCAPE '\\' AND id NOT IN (SELECT user_id FROM identities WHERE type = 'foreign')",
+            p.one()
+        ));
+        args.push(Arg::Text(format!("{escaped}%")));
     }
     for term in &filter.terms {
         match term {

@@ -21,6 +21,7 @@ mod rate_limits;
 mod role_matrix;
 mod server;
 mod tags;
+mod users_rest;
 mod users_surface;
 mod write_path;
 mod write_races;
