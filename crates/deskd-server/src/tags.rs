@@ -41,8 +41,15 @@ fn missing() -> ApiError {
     )
 }
 
-/// The tags a write names: the body's `tags`, or (for a remove) `?tags=`.
-fn given(
+/// The tags an add or a set names: the body's `tags` (required).
+fn given(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    tags::read(body)?.ok_or_else(missing)
+}
+
+/// The tags a remove names: the body's `tags`, else `?tags=`. A remove naming none removes
+/// nothing (200 with the tags as they are): node-zendesk's `removeTags` sends its DELETE without
+/// a body.
+fn given_to_remove(
     body: Option<&Map<String, Value>>,
     pairs: &[(String, String)],
 ) -> Result<Vec<String>, ApiError> {
@@ -50,8 +57,8 @@ fn given(
         return Ok(list);
     }
     match pairs.iter().find(|(k, _)| k == "tags") {
-        Some((_, raw)) if !raw.trim().is_empty() => Ok(tags::read_query(raw)?),
-        _ => Err(missing()),
+        Some((_, raw)) => Ok(tags::read_query(raw)?),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -123,7 +130,7 @@ async fn add_user(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let list = given(Some(&body), &[])?;
+    let list = given(&body)?;
     write_user(&app, &caller, &id, TagOp::Add, list).await
 }
 
@@ -133,7 +140,7 @@ async fn set_user(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let list = given(Some(&body), &[])?;
+    let list = given(&body)?;
     write_user(&app, &caller, &id, TagOp::Set, list).await
 }
 
@@ -144,7 +151,7 @@ async fn remove_user(
     Query(pairs): Pairs,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let list = given(body.as_ref(), &pairs)?;
+    let list = given_to_remove(body.as_ref(), &pairs)?;
     write_user(&app, &caller, &id, TagOp::Remove, list).await
 }
 
@@ -167,7 +174,7 @@ async fn add_org(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let list = given(Some(&body), &[])?;
+    let list = given(&body)?;
     write_org(&app, &id, TagOp::Add, list).await
 }
 
@@ -177,7 +184,7 @@ async fn set_org(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let list = given(Some(&body), &[])?;
+    let list = given(&body)?;
     write_org(&app, &id, TagOp::Set, list).await
 }
 
@@ -188,6 +195,6 @@ async fn remove_org(
     Query(pairs): Pairs,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let list = given(body.as_ref(), &pairs)?;
+    let list = given_to_remove(body.as_ref(), &pairs)?;
     write_org(&app, &id, TagOp::Remove, list).await
 }
