@@ -7,7 +7,10 @@
 //! closed connection without response"). This layer, outermost, watches every request body:
 //! when the response is ready and the body was not read to its end, it reads and discards the
 //! rest (up to [`DRAIN_LIMIT`], within [`DRAIN_TIME`]) before answering; a body it cannot finish
-//! gets `Connection: close` on the answer, so the client knows not to reuse the connection.
+//! gets `Connection: close` on the answer, so the client knows not to reuse the connection. A
+//! client that sent `Expect: 100-continue` has not sent the body and waits for leave to: it gets
+//! the early answer with `Connection: close` at once instead of being asked for a body nobody
+//! wants.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,6 +101,11 @@ pub async fn drain_unread_body(req: Request, next: Next) -> Response {
     if !has_body(&req) {
         return next.run(req).await;
     }
+    let expects_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
     let (parts, body) = req.into_parts();
     let shared = Arc::new(Shared {
         body: Mutex::new(Some(body)),
@@ -113,6 +121,7 @@ pub async fn drain_unread_body(req: Request, next: Next) -> Response {
         Err(poisoned) => poisoned.into_inner().take(),
     };
     let drained = match rest {
+        Some(_) if expects_continue => false,
         Some(body) => tokio::time::timeout(DRAIN_TIME, discard(body))
             .await
             .unwrap_or(false),

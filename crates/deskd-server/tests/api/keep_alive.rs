@@ -147,3 +147,20 @@ async fn an_unread_body_too_long_to_discard_closes_with_notice() {
     assert!(head.contains("connection: close"), "{head}");
     writer.abort();
 }
+
+/// A client waiting on `Expect: 100-continue` is not asked for a body nobody reads: the early
+/// answer comes at once, with `Connection: close`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_answer_to_expect_continue_asks_for_no_body() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut conn = TcpStream::connect(app.addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v2/users/create_or_update HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+        app.addr
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let (status, head, _) = read_response(&mut conn, &mut buf).await;
+    assert_eq!(status, 401, "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+}
