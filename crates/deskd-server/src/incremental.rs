@@ -32,6 +32,21 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The incremental exports' own budget, shared by the three of them as Zendesk's is: 429 with
+/// `Retry-After` beyond it.
+async fn within_limit(app: &AppState) -> Result<(), ApiError> {
+    if let Some(rate) = app.limiter.incremental {
+        let d = app.limiter.take(&app.store, "incremental", rate).await?;
+        if !d.allowed {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: d.retry_after_secs,
+                text: "Number of allowed incremental export API requests per minute exceeded",
+            });
+        }
+    }
+    Ok(())
+}
+
 fn bad(description: &str) -> ApiError {
     ApiError::bad_request("InvalidPaginationParameter", description)
 }
@@ -55,6 +70,7 @@ async fn export(
     BaseUrl(base): BaseUrl,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    within_limit(&app).await?;
     let now = deskd_model::time::now();
     let cursor = q.get("cursor").filter(|c| !c.is_empty());
     let (start, after) = match (cursor, q.get("start_time")) {
@@ -244,6 +260,7 @@ async fn users_by_time(
     BaseUrl(base): BaseUrl,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    within_limit(&app).await?;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;
     let per_page = time_based_per_page(&q)?;
@@ -294,6 +311,7 @@ async fn organizations_by_time(
     BaseUrl(base): BaseUrl,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    within_limit(&app).await?;
     use deskd_store::organizations;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;

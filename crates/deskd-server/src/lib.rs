@@ -52,6 +52,8 @@ pub struct Config {
     pub profile_rate_limit: Option<u32>,
     /// Failed logins for one email within 5 minutes before further tries get 429.
     pub auth_failure_limit: Option<u32>,
+    /// Incremental export requests a minute for the account (Zendesk: 10).
+    pub incremental_rate_limit: Option<u32>,
     /// Whether bulk user imports are on while the account setting has not been set.
     pub bulk_import_default: bool,
     /// Job workers in this process.
@@ -70,6 +72,7 @@ impl Default for Config {
             account_rate_limit: Some(700),
             profile_rate_limit: Some(5),
             auth_failure_limit: Some(10),
+            incremental_rate_limit: Some(10),
             bulk_import_default: true,
             job_workers: 4,
             job_lease: Duration::from_secs(30),
@@ -100,7 +103,8 @@ impl AppState {
             on(config.account_rate_limit, 60),
             on(config.profile_rate_limit, 60),
             on(config.auth_failure_limit, 300),
-        );
+        )
+        .with_incremental(on(config.incremental_rate_limit, 60));
         AppState {
             limiter,
             store,

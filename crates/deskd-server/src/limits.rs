@@ -76,6 +76,8 @@ pub struct Limiter {
     pub account: Option<Rate>,
     pub profile: Option<Rate>,
     pub auth_failures: Option<Rate>,
+    /// The incremental exports, for the whole account (Zendesk: 10 a minute).
+    pub incremental: Option<Rate>,
     memory: Arc<Mutex<HashMap<String, i64>>>,
 }
 
@@ -89,8 +91,15 @@ impl Limiter {
             account,
             profile,
             auth_failures,
+            incremental: None,
             memory: Arc::default(),
         }
+    }
+
+    /// The same limiter with the incremental exports' rate.
+    pub fn with_incremental(mut self, rate: Option<Rate>) -> Limiter {
+        self.incremental = rate;
+        self
     }
 
     pub fn off() -> Limiter {

@@ -92,6 +92,9 @@ struct ServeArgs {
     /// Failed logins for one email in 5 minutes before further tries get 429, or `off`.
     #[arg(long, env = "DESKD_AUTH_FAILURE_LIMIT", default_value = "10", value_parser = limit)]
     auth_failure_limit: Limit,
+    /// Incremental export requests a minute for the account, or `off` (Zendesk: 10).
+    #[arg(long, env = "DESKD_INCREMENTAL_RATE_LIMIT", default_value = "10", value_parser = limit)]
+    incremental_rate_limit: Limit,
     /// Whether bulk user imports (create_many, create_or_update_many) are on until an admin sets
     /// `settings.deskd.bulk_user_import` through `PUT /api/v2/account/settings`.
     #[arg(long, env = "DESKD_BULK_IMPORT", value_enum, default_value = "on")]
@@ -204,6 +207,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         account_rate_limit: args.account_rate_limit.0,
         profile_rate_limit: args.profile_rate_limit.0,
         auth_failure_limit: args.auth_failure_limit.0,
+        incremental_rate_limit: args.incremental_rate_limit.0,
         bulk_import_default: args.bulk_import == OnOff::On,
         job_workers: args.job_workers.max(1),
         job_lease: std::time::Duration::from_secs(args.job_lease_secs.max(1)),

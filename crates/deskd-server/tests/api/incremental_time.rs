@@ -322,5 +322,45 @@ async fn the_last_minute_waits_and_bad_start_times_are_refused(app: TestApp) {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let _ = Backend::Sqlite;
+}
+
+/// The incremental exports share their own budget, 10 a minute as Zendesk's (here 3): beyond
+/// it a 429 with `Retry-After`, whichever export is asked.
+async fn exports_share_their_rate_limit(backend: Backend) {
+    let config = deskd_server::Config {
+        rate_limits: true,
+        account_rate_limit: Some(1000),
+        incremental_rate_limit: Some(3),
+        ..deskd_server::Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    for path in [
+        "/api/v2/incremental/users?start_time=0",
+        "/api/v2/incremental/organizations?start_time=0",
+        "/api/v2/incremental/users/cursor?start_time=0",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        assert!(r.header("retry-after").is_none());
+    }
+    let r = app.get("/api/v2/incremental/users?start_time=0").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(
+        r.text,
+        "Number of allowed incremental export API requests per minute exceeded"
+    );
+    // Other endpoints keep answering.
+    assert_eq!(app.get("/api/v2/users/me").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_share_their_rate_limit_sqlite() {
+    exports_share_their_rate_limit(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_share_their_rate_limit_postgres() {
+    exports_share_their_rate_limit(Backend::Postgres).await
 }
