@@ -199,7 +199,7 @@ async fn set_password(
     }
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        .map_err(|e| ApiError::internal(e))??;
     app.store
         .write(move |conn| {
             let hash = hash.clone();

@@ -75,7 +75,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
@@ -239,7 +239,7 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
             };
             let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
                 .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                .map_err(|e| ApiError::internal(e))?;
             if !ok {
                 return Err(ApiError::Unauthorized);
             }
