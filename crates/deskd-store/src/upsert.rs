@@ -145,7 +145,12 @@ async fn gather(
         }
     }
     let mut w = Working::default();
-    let mut locked: HashSet<i64> = HashSet::new();
+    // One statement finds and locks the users named; the loop below then reads the facts and
+    // only has more to lock when a key changed hands in between.
+    let mut locked: HashSet<i64> = users::lock_named(conn, &ids, &external_ids, &keys)
+        .await?
+        .into_iter()
+        .collect();
     for round in 1.. {
         w.owners = users::identity_owners(conn, &keys)
             .await?

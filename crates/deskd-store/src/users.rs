@@ -174,6 +174,69 @@ pub async fn lock(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreErro
     Ok(())
 }
 
+/// On PostgreSQL, finds and locks in one statement the users a batch names: by id, by
+/// normalised external id, or by identity. Returns the ids locked (empty on SQLite, whose single
+/// writer already serializes). The caller reads its facts afterwards and locks any user that
+/// changed hands in between (see `upsert::gather`).
+pub async fn lock_named(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    external_ids: &[String],
+    keys: &[IdentityKey],
+) -> Result<Vec<i64>, StoreError> {
+    if conn.backend_name() != <sqlx::Postgres as sqlx::Database>::NAME
+        || (ids.is_empty() && external_ids.is_empty() && keys.is_empty())
+    {
+        return Ok(Vec::new());
+    }
+    let mut p = Params::new(conn);
+    let mut branches: Vec<String> = Vec::new();
+    if !ids.is_empty() {
+        branches.push(format!(
+            "SELECT id FROM users WHERE id IN ({})",
+            p.list(ids.len())
+        ));
+    }
+    if !external_ids.is_empty() {
+        branches.push(format!(
+            "SELECT id FROM users WHERE external_id_norm IN ({})",
+            p.list(external_ids.len())
+        ));
+    }
+    let mut by_kind: Vec<(&str, Vec<&str>)> = Vec::new();
+    for k in keys {
+        match by_kind.iter_mut().find(|(kind, _)| *kind == k.kind) {
+            Some((_, values)) => values.push(&k.value_norm),
+            None => by_kind.push((&k.kind, vec![&k.value_norm])),
+        }
+    }
+    for (_, values) in &by_kind {
+        branches.push(format!(
+            "SELECT user_id FROM identities WHERE type = {} AND value_norm IN ({})",
+            p.one(),
+            p.list(values.len())
+        ));
+    }
+    let sql = format!(
+        "SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        branches.join(" UNION ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    for e in external_ids {
+        q = q.bind(e.clone());
+    }
+    for (kind, values) in by_kind {
+        q = q.bind(kind.to_owned());
+        for v in values {
+            q = q.bind(v.to_owned());
+        }
+    }
+    all(conn, q).await?.iter().map(|r| int(r, "id")).collect()
+}
+
 /// Clears the external ids of `ids`, before a batch hands them to other users.
 pub async fn release_external_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
     for chunk in ids.chunks(CHUNK) {
