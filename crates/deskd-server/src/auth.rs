@@ -180,8 +180,10 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
     if let Some(caller) = app.logins.get(&key, epoch) {
         return Ok(Some(caller));
     }
-    // Failed logins are counted per email; past the limit every try answers 429 until the
-    // bucket drains, whether or not its secret is right, and other users are unaffected.
+    // Failed logins are counted per email. The attempt is taken from the bucket before the secret
+    // is checked, in one atomic step, so that a burst of concurrent guesses cannot all pass a
+    // check made before any of them is counted; a login that succeeds (or is never evaluated)
+    // gives its attempt back. Past the limit every try answers 429 until the bucket drains.
     let throttle = match (&creds, app.limiter.auth_failures) {
         (Credentials::Token { email, .. } | Credentials::Password { email, .. }, Some(rate)) => {
             Some((
@@ -192,26 +194,60 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
         _ => None,
     };
     if let Some((bucket, rate)) = &throttle {
-        if let Some(d) = app.limiter.would_refuse(&app.store, bucket, *rate).await? {
+        let d = app.limiter.take(&app.store, bucket, *rate).await?;
+        if !d.allowed {
             return Err(ApiError::TooManyRequests {
                 retry_after_secs: d.retry_after_secs,
                 text: "Too many failed login attempts for this user. Retry later.",
             });
         }
     }
-    match verify(app, creds).await {
-        Ok(caller) => {
-            app.logins.put(key, caller.clone(), epoch);
-            Ok(Some(caller))
+    let outcome = verify(app, creds).await;
+    if let (Some((bucket, rate)), false) = (
+        &throttle,
+        matches!(
+            outcome,
+            Err(ApiError::Unauthorized | ApiError::InvalidToken)
+        ),
+    ) {
+        if let Err(e) = app.limiter.refund(&app.store, bucket, *rate).await {
+            tracing::warn!(error = %e, "failed-login bucket refund failed");
         }
-        Err(e @ (ApiError::Unauthorized | ApiError::InvalidToken)) => {
-            if let Some((bucket, rate)) = &throttle {
-                app.limiter.take(&app.store, bucket, *rate).await?;
-            }
-            Err(e)
-        }
-        Err(e) => Err(e),
     }
+    let caller = outcome?;
+    app.logins.put(key, caller.clone(), epoch);
+    Ok(Some(caller))
+}
+
+/// Runs an argon2 computation (19 MiB each) on the blocking pool, at most
+/// `Config::password_verifications` at once. A caller that finds every permit taken waits up to
+/// `Config::password_wait`, then gets a 429: a flood of logins queues neither without end nor
+/// past a bounded amount of memory.
+pub async fn with_argon2<T: Send + 'static>(
+    app: &AppState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = match tokio::time::timeout(
+        app.config.password_wait,
+        app.argon2_permits.clone().acquire_owned(),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: 1,
+                text: "Too many password logins in progress. Retry later.",
+            });
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> {
@@ -237,9 +273,7 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
             let Some(hash) = p.password_hash.clone() else {
                 return Err(ApiError::Unauthorized);
             };
-            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let ok = with_argon2(app, move || verify_password(&password, &hash)).await?;
             if !ok {
                 return Err(ApiError::Unauthorized);
             }

@@ -52,6 +52,10 @@ pub struct Config {
     pub profile_rate_limit: Option<u32>,
     /// Failed logins for one email within 5 minutes before further tries get 429.
     pub auth_failure_limit: Option<u32>,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; further logins wait.
+    pub password_verifications: usize,
+    /// How long a password login waits for a verification slot before it is answered 429.
+    pub password_wait: Duration,
     /// Whether bulk user imports are on while the account setting has not been set.
     pub bulk_import_default: bool,
     /// Job workers in this process.
@@ -70,6 +74,8 @@ impl Default for Config {
             account_rate_limit: Some(700),
             profile_rate_limit: Some(5),
             auth_failure_limit: Some(10),
+            password_verifications: 4,
+            password_wait: Duration::from_millis(500),
             bulk_import_default: true,
             job_workers: 4,
             job_lease: Duration::from_secs(30),
@@ -88,6 +94,8 @@ pub struct AppState {
     /// Wakes an idle job worker when a job is submitted here.
     pub jobs_notify: Arc<tokio::sync::Notify>,
     pub limiter: limits::Limiter,
+    /// Bounds the argon2 computations in flight (see `auth::with_argon2`).
+    pub argon2_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -103,6 +111,9 @@ impl AppState {
         );
         AppState {
             limiter,
+            argon2_permits: Arc::new(tokio::sync::Semaphore::new(
+                config.password_verifications.max(1),
+            )),
             store,
             config: Arc::new(config),
             logins: auth::LoginCache::default(),

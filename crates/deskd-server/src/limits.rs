@@ -125,6 +125,25 @@ impl Limiter {
         Ok(decide(rate, allowed, tat, now))
     }
 
+    /// Gives back one request taken from `key` at `rate` (an attempt counted up front that turned
+    /// out not to count: a login that succeeded, or one that was never evaluated).
+    pub async fn refund(&self, store: &Store, key: &str, rate: Rate) -> Result<(), StoreError> {
+        let now = now_ms();
+        match store.backend() {
+            Backend::Postgres => {
+                let mut conn = store.reader().await?;
+                rate_limits::refund(&mut conn, key, now, rate.interval_ms()).await
+            }
+            Backend::Sqlite => {
+                let mut map = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(tat) = map.get_mut(key) {
+                    *tat = (*tat - rate.interval_ms()).max(now);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Whether the next request for `key` would be refused, without taking one.
     pub async fn would_refuse(
         &self,

@@ -13,6 +13,7 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod login_floods;
 mod openapi;
 mod organizations;
 mod rate_limits;
