@@ -92,6 +92,10 @@ struct ServeArgs {
     /// Failed logins for one email in 5 minutes before further tries get 429, or `off`.
     #[arg(long, env = "DESKD_AUTH_FAILURE_LIMIT", default_value = "10", value_parser = limit)]
     auth_failure_limit: Limit,
+    /// Password verifications (argon2id, 19 MiB each) computed at once; a password login that
+    /// finds them all busy for 500 ms is answered 429.
+    #[arg(long, env = "DESKD_PASSWORD_VERIFICATIONS", default_value_t = 4)]
+    password_verifications: usize,
     /// Whether bulk user imports (create_many, create_or_update_many) are on until an admin sets
     /// `settings.deskd.bulk_user_import` through `PUT /api/v2/account/settings`.
     #[arg(long, env = "DESKD_BULK_IMPORT", value_enum, default_value = "on")]
@@ -204,6 +208,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         account_rate_limit: args.account_rate_limit.0,
         profile_rate_limit: args.profile_rate_limit.0,
         auth_failure_limit: args.auth_failure_limit.0,
+        password_verifications: args.password_verifications.max(1),
+        password_wait: std::time::Duration::from_millis(500),
         bulk_import_default: args.bulk_import == OnOff::On,
         job_workers: args.job_workers.max(1),
         job_lease: std::time::Duration::from_secs(args.job_lease_secs.max(1)),
