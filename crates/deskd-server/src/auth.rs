@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, MatchedPath, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use deskd_model::Role;
 use deskd_model::role::Actor;
@@ -20,14 +22,16 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::scopes::Scopes;
 
 /// An authenticated caller.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user_id: i64,
     pub role: Role,
-    /// False for bearer tokens issued with the `read` scope only.
-    pub can_write: bool,
+    /// What the credential may reach: everything for API tokens and passwords, a bearer token's
+    /// OAuth scopes otherwise (checked once per request by [`gate`]).
+    pub scopes: Scopes,
 }
 
 impl Caller {
@@ -259,7 +263,7 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
                 Some(p) if p.token_ok && p.active && !p.suspended => Caller {
                     user_id: p.user_id,
                     role: p.role,
-                    can_write: true,
+                    scopes: Scopes::FULL,
                 },
                 _ => return Err(ApiError::Unauthorized),
             }
@@ -280,7 +284,7 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
             Caller {
                 user_id: p.user_id,
                 role: p.role,
-                can_write: true,
+                scopes: Scopes::FULL,
             }
         }
         Credentials::Bearer(token) => {
@@ -288,12 +292,77 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
                 Some((p, scopes)) if p.active && !p.suspended => Caller {
                     user_id: p.user_id,
                     role: p.role,
-                    can_write: scopes.iter().any(|s| s == "write" || s == "users:write"),
+                    scopes: Scopes::from_list(&scopes),
                 },
                 _ => return Err(ApiError::InvalidToken),
             }
         }
     };
+    Ok(caller)
+}
+
+/// What [`gate`] learnt of a request's credentials; the extractors below read it.
+#[derive(Clone)]
+enum Outcome {
+    Anonymous,
+    Caller(Caller),
+    Unauthorized,
+    InvalidToken,
+}
+
+impl Outcome {
+    fn result(&self) -> Result<Option<Caller>, ApiError> {
+        match self {
+            Outcome::Anonymous => Ok(None),
+            Outcome::Caller(c) => Ok(Some(c.clone())),
+            Outcome::Unauthorized => Err(ApiError::Unauthorized),
+            Outcome::InvalidToken => Err(ApiError::InvalidToken),
+        }
+    }
+}
+
+/// Authenticates every `/api/` request once, before its handler, and checks the credential's
+/// scopes against the route axum matched (`scopes::ROUTES`). Bad credentials are answered by the
+/// extractors of the routes that need a caller (so an unknown path stays a 404); throttled logins,
+/// a busy password check and missing scopes are answered here.
+pub async fn gate(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let outcome = match authenticate(&app, &parts).await {
+        Ok(Some(caller)) => {
+            // Unmatched paths (the 404 fallback) have nothing to protect.
+            if let Some(pattern) = parts.extensions.get::<MatchedPath>() {
+                if let Err(e) = caller.scopes.check(&parts.method, Some(pattern.as_str())) {
+                    return e.into_response();
+                }
+            }
+            Outcome::Caller(caller)
+        }
+        Ok(None) => Outcome::Anonymous,
+        Err(ApiError::Unauthorized) => Outcome::Unauthorized,
+        Err(ApiError::InvalidToken) => Outcome::InvalidToken,
+        Err(e) => return e.into_response(),
+    };
+    parts.extensions.insert(outcome);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The caller of this request, as [`gate`] found it (or, outside the gate, authenticated and
+/// scope-checked here).
+async fn caller_of(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+    if let Some(outcome) = parts.extensions.get::<Outcome>() {
+        return outcome.result();
+    }
+    let caller = authenticate(app, parts).await?;
+    if let Some(c) = &caller {
+        let pattern = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        c.scopes.check(&parts.method, pattern)?;
+    }
     Ok(caller)
 }
 
@@ -307,13 +376,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = AppState::from_ref(state);
-        let caller = authenticate(&app, parts)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if !caller.can_write && !parts.method.is_safe() {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(caller)
+        caller_of(&app, parts).await?.ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -329,7 +392,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = AppState::from_ref(state);
-        Ok(MaybeCaller(authenticate(&app, parts).await?))
+        Ok(MaybeCaller(caller_of(&app, parts).await?))
     }
 }
 

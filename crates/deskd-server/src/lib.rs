@@ -21,6 +21,7 @@ mod organizations;
 mod paging;
 mod paths;
 mod respond;
+pub mod scopes;
 mod user_reads;
 mod users;
 mod worker;
@@ -139,6 +140,10 @@ pub fn router(state: AppState) -> Router {
         .merge(account::routes())
         .merge(openapi::routes())
         .fallback(paths::invalid_endpoint)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::gate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::account_limit,

@@ -18,5 +18,6 @@ mod openapi;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
+mod scopes;
 mod server;
 mod users_surface;
