@@ -4,12 +4,13 @@
 //! password is remembered for a minute, by digest, so argon2 does not run on every request.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::{FromRef, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, MatchedPath, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -184,6 +185,17 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
     if let Some(caller) = app.logins.get(&key, epoch) {
         return Ok(Some(caller));
     }
+    // A password costs an argon2 computation: an address that has spent its budget of failed
+    // requests is refused before it gets one more (tokens are cheap to check and still work).
+    if let (Credentials::Password { .. }, Some(rate)) = (&creds, app.limiter.anonymous) {
+        let bucket = anonymous_bucket(client_ip(parts));
+        if let Some(d) = app.limiter.would_refuse(&app.store, &bucket, rate).await? {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: d.retry_after_secs,
+                text: "Too many unauthenticated requests from this address. Retry later.",
+            });
+        }
+    }
     // Failed logins are counted per email. The attempt is taken from the bucket before the secret
     // is checked, in one atomic step, so that a burst of concurrent guesses cannot all pass a
     // check made before any of them is counted; a login that succeeds (or is never evaluated)
@@ -321,32 +333,101 @@ impl Outcome {
     }
 }
 
-/// Authenticates every `/api/` request once, before its handler, and checks the credential's
+/// The address a request came from (its TCP peer), with IPv6 addresses reduced to their /64, the
+/// block one host is usually given; unspecified when the server was not started with it.
+pub fn client_ip(parts: &Parts) -> IpAddr {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// The bucket of unauthenticated and failed-auth requests from one client address.
+fn anonymous_bucket(ip: IpAddr) -> String {
+    format!("anon:{ip}")
+}
+
+/// Authenticates every `/api/` request once, before its handler, and spends the right budget:
+/// an authenticated request takes from the account's (and carries its headers), anything else
+/// (no credentials, wrong ones, throttled ones) from its client address's, so that strangers can
+/// never exhaust what the account's integrations may spend. Then it checks the credential's
 /// scopes against the route axum matched (`scopes::ROUTES`). Bad credentials are answered by the
-/// extractors of the routes that need a caller (so an unknown path stays a 404); throttled logins,
-/// a busy password check and missing scopes are answered here.
+/// extractors of the routes that need a caller (so an unknown path stays a 404); throttled
+/// logins, a busy password check and missing scopes are answered here.
 pub async fn gate(State(app): State<AppState>, req: Request, next: Next) -> Response {
     if !req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let outcome = match authenticate(&app, &parts).await {
-        Ok(Some(caller)) => {
-            // Unmatched paths (the 404 fallback) have nothing to protect.
-            if let Some(pattern) = parts.extensions.get::<MatchedPath>() {
-                if let Err(e) = caller.scopes.check(&parts.method, Some(pattern.as_str())) {
-                    return e.into_response();
+    let result = authenticate(&app, &parts).await;
+    let caller = match result {
+        Ok(Some(caller)) => caller,
+        other => {
+            if let Some(rate) = app.limiter.anonymous {
+                let bucket = anonymous_bucket(client_ip(&parts));
+                match app.limiter.take(&app.store, &bucket, rate).await {
+                    Ok(d) if !d.allowed => {
+                        return crate::respond::too_many_requests(
+                            d.retry_after_secs,
+                            "Too many unauthenticated requests from this address. Retry later.",
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "anonymous rate limit unavailable"),
                 }
             }
-            Outcome::Caller(caller)
+            let outcome = match other {
+                Ok(_) => Outcome::Anonymous,
+                Err(ApiError::Unauthorized) => Outcome::Unauthorized,
+                Err(ApiError::InvalidToken) => Outcome::InvalidToken,
+                Err(e) => return e.into_response(),
+            };
+            parts.extensions.insert(outcome);
+            return next.run(Request::from_parts(parts, body)).await;
         }
-        Ok(None) => Outcome::Anonymous,
-        Err(ApiError::Unauthorized) => Outcome::Unauthorized,
-        Err(ApiError::InvalidToken) => Outcome::InvalidToken,
-        Err(e) => return e.into_response(),
     };
-    parts.extensions.insert(outcome);
-    next.run(Request::from_parts(parts, body)).await
+    let decision = match app.limiter.account {
+        Some(rate) => match app.limiter.take(&app.store, "account", rate).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                // A limiter that cannot reach its store lets the request through rather than fail it.
+                tracing::warn!(error = %e, "account rate limit unavailable");
+                None
+            }
+        },
+        None => None,
+    };
+    let pattern = parts.extensions.get::<MatchedPath>().cloned();
+    let mut resp = if decision.is_some_and(|d| !d.allowed) {
+        crate::respond::too_many_requests(
+            decision.map_or(1, |d| d.retry_after_secs),
+            "Number of allowed API requests per minute exceeded",
+        )
+    } else if let Err(e) = pattern
+        // Unmatched paths (the 404 fallback) have nothing to protect.
+        .map_or(Ok(()), |p| {
+            caller.scopes.check(&parts.method, Some(p.as_str()))
+        })
+    {
+        e.into_response()
+    } else {
+        parts.extensions.insert(Outcome::Caller(caller));
+        next.run(Request::from_parts(parts, body)).await
+    };
+    if let Some(d) = &decision {
+        crate::limits::account_headers(resp.headers_mut(), d);
+    }
+    resp
 }
 
 /// The caller of this request, as [`gate`] found it (or, outside the gate, authenticated and

@@ -45,7 +45,7 @@ pub use extract::MAX_BODY_BYTES;
 pub struct Config {
     /// Base for absolute URLs in responses (`https://help.example.com`); else the request's Host.
     pub public_url: Option<String>,
-    /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks); when on, the three below.
+    /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks); when on, the four below.
     pub rate_limits: bool,
     /// Account budget, requests a minute (Zendesk Enterprise: 700); `None` for no limit.
     pub account_rate_limit: Option<u32>,
@@ -53,6 +53,9 @@ pub struct Config {
     pub profile_rate_limit: Option<u32>,
     /// Failed logins for one email within 5 minutes before further tries get 429.
     pub auth_failure_limit: Option<u32>,
+    /// Unauthenticated and failed-auth API requests a minute per client address; they never
+    /// spend the account budget.
+    pub anonymous_rate_limit: Option<u32>,
     /// Password hashes (argon2id, 19 MiB each) computed at once; further logins wait.
     pub password_verifications: usize,
     /// How long a password login waits for a verification slot before it is answered 429.
@@ -75,6 +78,7 @@ impl Default for Config {
             account_rate_limit: Some(700),
             profile_rate_limit: Some(5),
             auth_failure_limit: Some(10),
+            anonymous_rate_limit: Some(100),
             password_verifications: 4,
             password_wait: Duration::from_millis(500),
             bulk_import_default: true,
@@ -109,6 +113,7 @@ impl AppState {
             on(config.account_rate_limit, 60),
             on(config.profile_rate_limit, 60),
             on(config.auth_failure_limit, 300),
+            on(config.anonymous_rate_limit, 60),
         );
         AppState {
             limiter,
@@ -144,10 +149,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::gate,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limits::account_limit,
-        ))
         .layer(axum::middleware::from_fn(paths::common_headers))
         .layer(axum::middleware::from_fn(paths::log_requests))
         .with_state(state)
@@ -165,11 +166,14 @@ pub async fn run(
     let workers = worker::spawn(state.clone(), stopped);
     // `.json` is stripped before routing, so every route answers with and without it.
     let app = axum::middleware::from_fn(paths::strip_json_suffix).layer(router(state));
-    let service = axum::ServiceExt::<Request>::into_make_service(app);
+    let service =
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+    let purge = limits::spawn_purge(store.clone());
     let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     // A worker mid-chunk finishes it; an unfinished job is resumed by the next process.
+    purge.abort();
     let _ = stop.send(true);
     for w in workers {
         let _ = w.await;

@@ -92,6 +92,10 @@ struct ServeArgs {
     /// Failed logins for one email in 5 minutes before further tries get 429, or `off`.
     #[arg(long, env = "DESKD_AUTH_FAILURE_LIMIT", default_value = "10", value_parser = limit)]
     auth_failure_limit: Limit,
+    /// Unauthenticated and failed-auth API requests a minute per client address, or `off`; they
+    /// never spend the account budget.
+    #[arg(long, env = "DESKD_ANONYMOUS_RATE_LIMIT", default_value = "100", value_parser = limit)]
+    anonymous_rate_limit: Limit,
     /// Password verifications (argon2id, 19 MiB each) computed at once; a password login that
     /// finds them all busy for 500 ms is answered 429.
     #[arg(long, env = "DESKD_PASSWORD_VERIFICATIONS", default_value_t = 4)]
@@ -208,6 +212,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         account_rate_limit: args.account_rate_limit.0,
         profile_rate_limit: args.profile_rate_limit.0,
         auth_failure_limit: args.auth_failure_limit.0,
+        anonymous_rate_limit: args.anonymous_rate_limit.0,
         password_verifications: args.password_verifications.max(1),
         password_wait: std::time::Duration::from_millis(500),
         bulk_import_default: args.bulk_import == OnOff::On,

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod anonymous_budget;
 mod auth;
 mod bad_input;
 mod bulk;
