@@ -69,6 +69,10 @@ pub fn new_secret() -> String {
         .collect()
 }
 
+/// An argon2id hash (deskd's parameters) of a password nobody has, verified in place of a hash
+/// that does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$AoY9pHD4UlTsdhs+n9xnnA$ndqpM9VbO+HrA0qmXn9jFncUTYgjbOkatEJpvVQx5VI";
+
 fn argon2() -> Argon2<'static> {
     // OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -196,17 +200,22 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
             });
         }
     }
-    // Failed logins are counted per email. The attempt is taken from the bucket before the secret
-    // is checked, in one atomic step, so that a burst of concurrent guesses cannot all pass a
-    // check made before any of them is counted; a login that succeeds (or is never evaluated)
-    // gives its attempt back. Past the limit every try answers 429 until the bucket drains.
+    // Failed password logins are counted per email and client address: a stranger guessing from
+    // elsewhere slows down himself, not the owner, and API tokens and bearer tokens (240 random
+    // bits, looked up by digest) are never throttled by password failures. The attempt is taken
+    // from the bucket before the password is checked, in one atomic step, so that a burst of
+    // concurrent guesses cannot all pass a check made before any of them is counted; a login that
+    // succeeds (or is never evaluated) gives its attempt back. Past the limit every password try
+    // from that address answers 429 until the bucket drains.
     let throttle = match (&creds, app.limiter.auth_failures) {
-        (Credentials::Token { email, .. } | Credentials::Password { email, .. }, Some(rate)) => {
-            Some((
-                format!("authfail:{}", deskd_model::text::normalize(email)),
-                rate,
-            ))
-        }
+        (Credentials::Password { email, .. }, Some(rate)) => Some((
+            format!(
+                "authfail:{}:{}",
+                client_ip(parts),
+                deskd_model::text::normalize(email)
+            ),
+            rate,
+        )),
         _ => None,
     };
     if let Some((bucket, rate)) = &throttle {
@@ -283,20 +292,23 @@ async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> 
         Credentials::Password { email, password } => {
             let p = credentials::principal_by_email(&mut conn, &email, "").await?;
             drop(conn);
-            let Some(p) = p.filter(|p| p.active && !p.suspended) else {
-                return Err(ApiError::Unauthorized);
-            };
-            let Some(hash) = p.password_hash.clone() else {
-                return Err(ApiError::Unauthorized);
-            };
-            let ok = with_argon2(app, move || verify_password(&password, &hash)).await?;
-            if !ok {
-                return Err(ApiError::Unauthorized);
-            }
-            Caller {
-                user_id: p.user_id,
-                role: p.role,
-                scopes: Scopes::FULL,
+            // Unknown emails, users without a password and suspended users cost one argon2
+            // verification too (against a hash of nobody's password), so that the time of a
+            // failed login does not tell who exists or has a password.
+            let hash = p
+                .as_ref()
+                .and_then(|p| p.password_hash.clone())
+                .unwrap_or_else(|| DUMMY_HASH.to_owned());
+            let verified = with_argon2(app, move || verify_password(&password, &hash)).await?;
+            match p {
+                Some(p) if verified && p.password_hash.is_some() && p.active && !p.suspended => {
+                    Caller {
+                        user_id: p.user_id,
+                        role: p.role,
+                        scopes: Scopes::FULL,
+                    }
+                }
+                _ => return Err(ApiError::Unauthorized),
             }
         }
         Credentials::Bearer(token) => {
@@ -535,6 +547,13 @@ mod tests {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify_password("s3cret!", &h));
         assert!(!verify_password("wrong", &h));
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password("", DUMMY_HASH));
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub struct Config {
     pub account_rate_limit: Option<u32>,
     /// create_or_update / PUT /users/{id} requests a minute per user profile (Zendesk: 5).
     pub profile_rate_limit: Option<u32>,
-    /// Failed logins for one email within 5 minutes before further tries get 429.
+    /// Failed password logins for one email from one client address within 5 minutes before
+    /// further password tries from there get 429.
     pub auth_failure_limit: Option<u32>,
     /// Unauthenticated and failed-auth API requests a minute per client address; they never
     /// spend the account budget.

@@ -89,7 +89,8 @@ struct ServeArgs {
     /// create_or_update and PUT /users/{id} requests a minute per user profile, or `off`.
     #[arg(long, env = "DESKD_PROFILE_RATE_LIMIT", default_value = "5", value_parser = limit)]
     profile_rate_limit: Limit,
-    /// Failed logins for one email in 5 minutes before further tries get 429, or `off`.
+    /// Failed password logins for one email from one client address in 5 minutes before further
+    /// password tries from there get 429, or `off`.
     #[arg(long, env = "DESKD_AUTH_FAILURE_LIMIT", default_value = "10", value_parser = limit)]
     auth_failure_limit: Limit,
     /// Unauthenticated and failed-auth API requests a minute per client address, or `off`; they

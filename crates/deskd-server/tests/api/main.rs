@@ -14,6 +14,7 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod lockout;
 mod login_floods;
 mod openapi;
 mod organizations;
