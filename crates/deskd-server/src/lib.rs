@@ -22,6 +22,7 @@ mod paging;
 mod paths;
 mod respond;
 pub mod scopes;
+pub mod serve;
 mod user_reads;
 mod users;
 mod worker;
@@ -32,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use deskd_store::Store;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -69,6 +69,18 @@ pub struct Config {
     pub job_lease: Duration,
     /// How long job statuses are kept.
     pub job_retention: Duration,
+    /// A client's time to send a request's headers (from the connection's opening, or on a
+    /// kept-alive connection from the request's first byte).
+    pub header_timeout: Duration,
+    /// From a request's headers to its response, the body read included; then 408.
+    pub request_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+    /// Open client connections at most (fewer if the descriptor limit leaves no room for them).
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight get to finish before their connections are
+    /// dropped.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -86,6 +98,11 @@ impl Default for Config {
             job_workers: 4,
             job_lease: Duration::from_secs(30),
             job_retention: Duration::from_secs(24 * 60 * 60),
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -155,30 +172,55 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests and
-/// closes the store.
+/// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests (for at
+/// most `Config::shutdown_grace`) and closes the store.
 pub async fn run(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let config = state.config.clone();
+    let limits = serve::Limits {
+        header_timeout: config.header_timeout,
+        request_timeout: config.request_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: serve::connection_cap(config.max_connections),
+        shutdown_grace: config.shutdown_grace,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = worker::spawn(state.clone(), stopped);
+    let purge = limits::spawn_purge(store.clone());
     // `.json` is stripped before routing, so every route answers with and without it.
     let app = axum::middleware::from_fn(paths::strip_json_suffix).layer(router(state));
-    let service =
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    let purge = limits::spawn_purge(store.clone());
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // A worker mid-chunk finishes it; an unfinished job is resumed by the next process.
+    let started = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let mark = started.clone();
+    let shutdown = async move {
+        shutdown.await;
+        *mark.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    };
+    let served = serve::serve(listener, app, limits, shutdown).await;
     purge.abort();
+    // A worker mid-chunk finishes it (within what is left of the grace); an unfinished job is
+    // resumed by the next process.
     let _ = stop.send(true);
-    for w in workers {
-        let _ = w.await;
+    let since = started
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map_or(Duration::ZERO, |t| t.elapsed());
+    let left = config
+        .shutdown_grace
+        .saturating_sub(since)
+        .max(Duration::from_secs(1));
+    let finished = tokio::time::timeout(left, async {
+        for w in workers {
+            let _ = w.await;
+        }
+        store.close().await;
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!("shutdown grace elapsed; job workers and the store were not closed");
     }
-    store.close().await;
     served
 }

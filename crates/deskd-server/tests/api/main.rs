@@ -22,4 +22,5 @@ mod rate_limits;
 mod role_matrix;
 mod scopes;
 mod server;
+mod timeouts;
 mod users_surface;
