@@ -159,7 +159,8 @@ fn parse_header(parts: &Parts) -> Result<Option<Credentials>, ApiError> {
         .map_err(|_| ApiError::Unauthorized)?;
     let decoded = String::from_utf8(decoded).map_err(|_| ApiError::Unauthorized)?;
     let (user, secret) = decoded.split_once(':').ok_or(ApiError::Unauthorized)?;
-    if secret.is_empty() {
+    // No email has control characters (a NUL would not even reach PostgreSQL).
+    if secret.is_empty() || user.chars().any(char::is_control) {
         return Err(ApiError::Unauthorized);
     }
     Ok(Some(match user.strip_suffix("/token") {
@@ -209,10 +210,11 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
     // from that address answers 429 until the bucket drains.
     let throttle = match (&creds, app.limiter.auth_failures) {
         (Credentials::Password { email, .. }, Some(rate)) => Some((
+            // A digest: the key stays short and plain whatever the client put in the email.
             format!(
                 "authfail:{}:{}",
                 client_ip(parts),
-                deskd_model::text::normalize(email)
+                &digest(&deskd_model::text::normalize(email))[..32]
             ),
             rate,
         )),

@@ -57,11 +57,11 @@ pub fn connection_cap(wanted: usize) -> usize {
         .min(usize::try_from(fits).unwrap_or(usize::MAX))
         .max(1);
     if cap < wanted {
-        tracing::warn!(
+        tracing::info!(
             wanted,
             cap,
             descriptor_limit = limit,
-            "fewer connections than asked for: the descriptor limit (ulimit -n) leaves room for no more"
+            "client connections capped by the descriptor limit (ulimit -n)"
         );
     }
     cap
