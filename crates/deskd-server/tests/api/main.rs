@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod anonymous_budget;
 mod auth;
 mod bad_input;
 mod bulk;
@@ -13,11 +14,15 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod lockout;
+mod login_floods;
 mod openapi;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
+mod scopes;
 mod server;
+mod timeouts;
 mod users_surface;
 mod write_path;
 mod write_races;
