@@ -247,9 +247,10 @@ async fn write_password(
             .to_owned();
         let ok = match principal.password_hash.clone() {
             Some(hash) => {
-                tokio::task::spawn_blocking(move || crate::auth::verify_password(&previous, &hash))
-                    .await
-                    .unwrap_or(false)
+                crate::auth::with_argon2(&app, move || {
+                    crate::auth::verify_password(&previous, &hash)
+                })
+                .await?
             }
             None => false,
         };
@@ -262,9 +263,7 @@ async fn write_password(
             .into());
         }
     }
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hash = crate::auth::with_argon2(&app, move || hash_password(&password)).await??;
     app.store
         .write(move |conn| {
             let hash = hash.clone();

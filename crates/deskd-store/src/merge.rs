@@ -43,7 +43,9 @@ pub async fn merge_users(
         .execute(&mut *conn)
         .await?;
     }
-    crate::users::update(conn, &plan.target).await?;
+    if let Some((before, _)) = &facts.target {
+        crate::users::update(conn, before, &plan.target).await?;
+    }
     crate::users::soft_delete(conn, plan.source_id, now).await?;
     crate::credentials::bump_epoch(&mut *conn).await?;
     Ok(Ok(plan.target))

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod anonymous_budget;
 mod auth;
 mod bad_input;
 mod bulk;
@@ -15,12 +16,16 @@ mod delete;
 mod identities;
 mod incremental_time;
 mod keep_alive;
+mod lockout;
+mod login_floods;
 mod openapi;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
+mod scopes;
 mod server;
 mod tags;
+mod timeouts;
 mod users_rest;
 mod users_surface;
 mod write_path;
