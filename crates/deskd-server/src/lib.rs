@@ -21,6 +21,7 @@ mod organizations;
 mod paging;
 mod paths;
 mod respond;
+pub mod testmode;
 mod user_reads;
 mod users;
 mod worker;
@@ -58,6 +59,9 @@ pub struct Config {
     pub job_lease: Duration,
     /// How long job statuses are kept.
     pub job_retention: Duration,
+    /// Test mode (`deskd serve --test-mode`): the `/__deskd/` controls (reset, request journal,
+    /// fault injection) for running deskd as a test double. Off, those paths are 404.
+    pub test_mode: bool,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             job_workers: 4,
             job_lease: Duration::from_secs(30),
             job_retention: Duration::from_secs(24 * 60 * 60),
+            test_mode: false,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct AppState {
     /// Wakes an idle job worker when a job is submitted here.
     pub jobs_notify: Arc<tokio::sync::Notify>,
     pub limiter: limits::Limiter,
+    /// Test mode's state (journal, fault rules); present only when `config.test_mode`.
+    pub test: Option<Arc<testmode::TestState>>,
 }
 
 impl AppState {
@@ -99,8 +106,12 @@ impl AppState {
             on(config.profile_rate_limit, 60),
             on(config.auth_failure_limit, 300),
         );
+        let test = config
+            .test_mode
+            .then(|| Arc::new(testmode::TestState::default()));
         AppState {
             limiter,
+            test,
             store,
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
@@ -122,6 +133,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn routes(state: AppState) -> Router {
+    let test_routes = if state.config.test_mode {
+        testmode::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(health::routes())
         .merge(users::routes())
@@ -135,6 +151,7 @@ fn routes(state: AppState) -> Router {
         .merge(job_statuses::routes())
         .merge(account::routes())
         .merge(openapi::routes())
+        .merge(test_routes)
         .fallback(paths::invalid_endpoint)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

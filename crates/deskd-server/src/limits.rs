@@ -97,6 +97,14 @@ impl Limiter {
         Limiter::new(None, None, None)
     }
 
+    /// Empties this process's buckets (test mode's reset; the database's are emptied with it).
+    pub fn clear(&self) {
+        self.memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Takes one request for `key` at `rate`.
     pub async fn take(&self, store: &Store, key: &str, rate: Rate) -> Result<Decision, StoreError> {
         let now = now_ms();

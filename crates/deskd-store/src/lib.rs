@@ -14,6 +14,7 @@ pub mod identities;
 pub mod jobs;
 pub mod organizations;
 pub mod rate_limits;
+pub mod reset;
 pub mod rows;
 pub mod settings;
 pub mod upsert;

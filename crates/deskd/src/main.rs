@@ -115,6 +115,11 @@ struct ServeArgs {
     /// Password of the first admin.
     #[arg(long, env = "DESKD_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+    /// Test mode: serve the `/__deskd/` controls (reset, request journal, fault injection) for
+    /// running deskd inside a test suite. Never on a server holding real data.
+    /// (`DESKD_TEST_MODE=1`, or true/on/yes.)
+    #[arg(long, env = "DESKD_TEST_MODE", value_parser = clap::builder::BoolishValueParser::new())]
+    test_mode: bool,
 }
 
 /// A rate limit: a positive number, or `off`.
@@ -208,9 +213,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         job_workers: args.job_workers.max(1),
         job_lease: std::time::Duration::from_secs(args.job_lease_secs.max(1)),
         job_retention: std::time::Duration::from_secs(args.job_retention_hours * 3600),
+        test_mode: args.test_mode,
     };
+    let test_mode = config.test_mode;
     let state = AppState::new(store, config, local);
     println!("deskd listening on http://{local}");
+    if test_mode {
+        tracing::warn!(
+            "test mode is on: /__deskd/ can erase every user; never use it on real data"
+        );
+    }
     deskd_server::run(state, listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

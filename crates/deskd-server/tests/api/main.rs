@@ -18,6 +18,7 @@ mod organizations;
 mod rate_limits;
 mod role_matrix;
 mod server;
+mod testmode;
 mod users_surface;
 mod write_path;
 mod write_races;
