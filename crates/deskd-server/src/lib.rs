@@ -124,8 +124,13 @@ impl AppState {
 /// Every route deskd serves, with the layers that must run before routing (`.json` stripped,
 /// U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
-    let routes = routes(state);
+    let routes = routes(state.clone());
     let before_routing = tower::ServiceBuilder::new()
+        // Test mode's journal and faults see each request as sent; outside test mode, a no-op.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            testmode::observe,
+        ))
         .layer(axum::middleware::from_fn(paths::refuse_nul))
         .layer(axum::middleware::from_fn(paths::strip_json_suffix))
         .service(routes);

@@ -256,3 +256,242 @@ async fn reset_empties_the_account_and_keeps_the_admin(app: TestApp) {
     assert_eq!(done["results"][0]["status"], "Created", "{done}");
     assert_eq!(app.count_users().await, 4);
 }
+
+/// The journal, as a test reads it.
+async fn journal(app: &TestApp, query: &str) -> serde_json::Value {
+    let r = app.get(&format!("/__deskd/requests{query}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body
+}
+
+in_test_mode!(journal_records_requests_and_filters_them);
+
+async fn journal_records_requests_and_filters_them(app: TestApp) {
+    let admin = Auth::admin();
+    assert_eq!(journal(&app, "").await["count"], 0);
+    app.get("/api/v2/users.json?role=admin").await;
+    let r = app
+        .upsert(json!({"name": "Roger", "email": "roger@example.org"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    app.get("/api/v2/users/999").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let midway = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.get("/api/v2/tickets.json").await;
+    app.send(
+        Method::DELETE,
+        "/api/v2/users/create_or_update",
+        &admin,
+        None,
+    )
+    .await;
+    app.get_as(&Auth::None, "/healthz").await;
+
+    let all = journal(&app, "").await;
+    assert_eq!(all["count"], 6, "controls are not journaled: {all}");
+    let e = &all["requests"];
+    assert_eq!(e[0]["method"], "GET");
+    assert_eq!(e[0]["path"], "/api/v2/users.json", "the path as sent");
+    assert_eq!(e[0]["query"], "role=admin");
+    assert_eq!(e[0]["status"], 200);
+    assert_eq!(e[0]["response"]["body"]["count"], 1);
+    assert_eq!(e[1]["method"], "POST");
+    assert_eq!(
+        e[1]["request"]["body"]["user"]["email"],
+        "roger@example.org"
+    );
+    assert_eq!(
+        e[1]["request"]["headers"]["content-type"],
+        "application/json"
+    );
+    assert_eq!(e[1]["status"], 201);
+    assert_eq!(e[1]["response"]["body"]["user"]["name"], "Roger");
+    assert!(e[1]["response"]["headers"]["location"].is_string());
+    assert_eq!(e[2]["response"]["body"]["error"], "RecordNotFound");
+    assert_eq!(e[2]["unmatched"], false);
+    assert_eq!(e[3]["unmatched"], true);
+    assert!(e[0]["id"].as_u64() < e[1]["id"].as_u64());
+    assert!(e[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let count = |q: &'static str| {
+        let app = &app;
+        async move { journal(app, q).await["count"].as_u64().unwrap() }
+    };
+    assert_eq!(count("?method=post").await, 1);
+    assert_eq!(count("?path=create_or_update").await, 2);
+    assert_eq!(count("?path=/api/v2/users/*").await, 3);
+    assert_eq!(count("?path=/api/v2/users").await, 4);
+    assert_eq!(count("?status=404").await, 2);
+    assert_eq!(count("?status=4xx").await, 3);
+    assert_eq!(count("?status=2xx&method=GET").await, 2);
+    assert_eq!(count(&*format!("?since={midway}").leak()).await, 3);
+    let first = e[0]["id"].as_u64().unwrap();
+    assert_eq!(count(&*format!("?after_id={first}").leak()).await, 5);
+    assert_eq!(
+        app.get("/__deskd/requests?status=abc").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Requests for endpoints deskd lacks, grouped, so the missing ones are plain.
+    app.get("/api/v2/tickets").await;
+    let r = app.get("/__deskd/requests/unmatched").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["count"], 3, "{}", r.text);
+    assert_eq!(
+        r.body["endpoints"],
+        json!([
+            {"method": "GET", "path": "/api/v2/tickets", "count": 2},
+            {"method": "DELETE", "path": "/api/v2/users/create_or_update", "count": 1},
+        ])
+    );
+
+    let r = app
+        .send(Method::DELETE, "/__deskd/requests", &admin, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(journal(&app, "").await["count"], 0);
+    app.get("/api/v2/users/me").await;
+    assert_eq!(journal(&app, "").await["count"], 1);
+    // A reset forgets the journal too.
+    app.post("/__deskd/reset", json!({})).await;
+    assert_eq!(journal(&app, "").await["count"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_keeps_the_last_thousand() {
+    let app = spawn(crate::helpers::Backend::Sqlite).await;
+    let n = 1010;
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..n).step_by(8) {
+                app.get_as(&Auth::None, &format!("/healthz?i={i}")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = journal(&app, "").await;
+    assert_eq!(all["count"], 1000);
+    assert_eq!(all["evicted"], 10);
+    assert_eq!(all["capacity"], 1000);
+}
+
+in_test_mode!(journal_never_holds_credentials);
+
+async fn journal_never_holds_credentials(app: TestApp) {
+    use base64::Engine;
+    let agent = app.make_user("Agent", "agent@example.org", "agent").await;
+    let password = "agent-password-Zq81xP";
+    let r = app
+        .put(
+            &format!("/api/v2/users/{agent}/password"),
+            json!({"password": password}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = app
+        .post(
+            "/api/v2/oauth/tokens",
+            json!({"token": {"user_id": agent, "scopes": ["read", "write"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let bearer = r.body["token"]["full_token"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            "/api/v2/api_tokens",
+            json!({"api_token": {"description": "ci"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let api_token = r.body["api_token"]["token"].as_str().unwrap().to_owned();
+    // Logins of every kind, right and wrong.
+    let logins = [
+        Auth::admin(),
+        Auth::Password("agent@example.org".into(), password.into()),
+        Auth::Bearer(bearer.clone()),
+        Auth::Token("agent@example.org".into(), api_token.clone()),
+        Auth::Password("agent@example.org".into(), "wrong-Password-Kk20".into()),
+        Auth::Bearer("not-a-token-Yy31".into()),
+    ];
+    for auth in &logins {
+        app.get_as(auth, "/api/v2/users/me").await;
+    }
+    // Secrets in cookies, queries and bodies that are not JSON.
+    let r = app
+        .client
+        .post(app.url("/api/v2/users/me?access_token=query-secret-Ab12&page=1"))
+        .header("Cookie", "_session=cookie-secret-Cd34")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=password&password=form-secret-Ef56&username=agent")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    app.client
+        .post(app.url("/api/v2/users"))
+        .basic_auth(
+            format!("{}/token", crate::helpers::ADMIN_EMAIL),
+            Some(crate::helpers::ADMIN_TOKEN),
+        )
+        .header("Content-Type", "application/json")
+        .body("{\"user\": {\"password\": \"broken-json-secret-Gh78\"")
+        .send()
+        .await
+        .unwrap();
+
+    let all = app.get("/__deskd/requests").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.body["count"].as_u64().unwrap() >= 12, "{}", all.text);
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let secrets = [
+        crate::helpers::ADMIN_TOKEN.to_owned(),
+        crate::helpers::ADMIN_PASSWORD.to_owned(),
+        password.to_owned(),
+        bearer.clone(),
+        api_token.clone(),
+        "wrong-Password-Kk20".into(),
+        "not-a-token-Yy31".into(),
+        "query-secret-Ab12".into(),
+        "cookie-secret-Cd34".into(),
+        "form-secret-Ef56".into(),
+        "broken-json-secret-Gh78".into(),
+        b64(format!(
+            "{}/token:{}",
+            crate::helpers::ADMIN_EMAIL,
+            crate::helpers::ADMIN_TOKEN
+        )),
+        b64(format!("agent@example.org:{password}")),
+    ];
+    for s in &secrets {
+        assert!(!all.text.contains(s.as_str()), "{s} is in the journal");
+    }
+    let me = &all.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "/api/v2/users/me" && e["status"] == 200)
+        .unwrap()["request"]["headers"];
+    assert_eq!(me["authorization"], "Basic [redacted]");
+    let form = all.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("access_token"))
+        })
+        .unwrap();
+    assert_eq!(form["query"], "access_token=[redacted]&page=1");
+    assert_eq!(form["request"]["headers"]["cookie"], "[redacted]");
+    assert_eq!(
+        form["request"]["body"],
+        "grant_type=password&password=[redacted]&username=agent"
+    );
+}
