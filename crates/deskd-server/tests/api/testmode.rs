@@ -495,3 +495,230 @@ async fn journal_never_holds_credentials(app: TestApp) {
         "grant_type=password&password=[redacted]&username=agent"
     );
 }
+
+async fn add_fault(app: &TestApp, rule: serde_json::Value) -> u64 {
+    let r = app.post("/__deskd/faults", rule).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["fault"]["id"].as_u64().unwrap()
+}
+
+in_test_mode!(a_client_retries_through_two_429s);
+
+async fn a_client_retries_through_two_429s(app: TestApp) {
+    let id = add_fault(
+        &app,
+        json!({"method": "POST", "path": "/api/v2/users/create_or_update.json", "times": 2,
+               "response": {"status": 429, "retry_after": 1}}),
+    )
+    .await;
+    let client = deskd_client::Client::new(
+        &app.url(""),
+        deskd_client::Auth::Token {
+            email: crate::helpers::ADMIN_EMAIL.into(),
+            token: crate::helpers::ADMIN_TOKEN.into(),
+        },
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (user, created) = client
+        .create_or_update(&json!({"name": "Patient", "email": "patient@example.org"}))
+        .await
+        .expect("the client waits out both 429s");
+    assert!(created);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "Retry-After: 1 twice"
+    );
+    assert_eq!(app.count_users().await, 2);
+    let r = app.get("/__deskd/faults").await;
+    assert_eq!(r.body["count"], 1, "{}", r.text);
+    let rule = &r.body["faults"][0];
+    assert_eq!(rule["id"], id);
+    assert_eq!(
+        (rule["matched"].as_u64(), rule["fired"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(rule["remaining"], 0);
+    // The journal shows what the client went through.
+    let j = journal(&app, "?method=POST&path=create_or_update").await;
+    let seen: Vec<_> = j["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["status"].as_u64().unwrap(), e["fault"].as_u64()))
+        .collect();
+    assert_eq!(seen, vec![(429, Some(id)), (429, Some(id)), (201, None)]);
+    assert_eq!(j["requests"][0]["response"]["headers"]["retry-after"], "1");
+    assert_eq!(j["requests"][2]["response"]["body"]["user"]["id"], user.id);
+    // Cleared, nothing fires.
+    let r = app
+        .send(Method::DELETE, "/__deskd/faults", &Auth::admin(), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/__deskd/faults").await.body["count"], 0);
+}
+
+in_test_mode!(faults_of_every_kind);
+
+async fn faults_of_every_kind(app: TestApp) {
+    let admin = Auth::admin();
+    // 503 with Retry-After and Zendesk-like JSON; only for GET.
+    add_fault(
+        &app,
+        json!({"method": "GET", "path": "/api/v2/users/count", "times": 1,
+               "response": {"status": 503, "retry_after": 7}}),
+    )
+    .await;
+    let r = app.post("/api/v2/users/count", json!({})).await;
+    assert_ne!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "another method passes"
+    );
+    let r = app.get("/api/v2/users/count.json").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.header("retry-after"), Some("7"));
+    assert_eq!(r.body["error"], "ServiceUnavailable");
+    assert_eq!(app.get("/api/v2/users/count").await.status, StatusCode::OK);
+
+    // 500, and a Zendesk error body of the test's choosing, on a glob.
+    add_fault(
+        &app,
+        json!({"path": "/api/v2/organizations*", "times": 1, "response": {"status": 500}}),
+    )
+    .await;
+    let r = app.get("/api/v2/organizations/42").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.body["error"], "InternalError");
+    let body = json!({"error": "RecordInvalid", "description": "Record validation errors",
+        "details": {"email": [{"description": "Email: is already being used by another user", "error": "DuplicateValue"}]}});
+    add_fault(
+        &app,
+        json!({"fault": {"method": "post", "path": "/api/v2/users", "times": 1,
+               "response": {"status": 422, "body": body, "headers": {"x-custom": "yes"}}}}),
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/v2/users",
+            json!({"user": {"name": "N", "email": "n@example.org"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body, body);
+    assert_eq!(r.header("x-custom"), Some("yes"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        app.count_users().await,
+        1,
+        "a faulted request never reaches deskd"
+    );
+
+    // A delay, after which the request is served as usual.
+    let slow = add_fault(
+        &app,
+        json!({"path": "/api/v2/users/me", "response": {"delay_ms": 300}}),
+    )
+    .await;
+    let t = std::time::Instant::now();
+    let r = app.get("/api/v2/users/me").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300));
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("/__deskd/faults/{slow}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app
+        .send(
+            Method::DELETE,
+            &format!("/__deskd/faults/{slow}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A dropped connection: no response at all.
+    add_fault(
+        &app,
+        json!({"path": "/api/v2/users/show_many", "times": 1, "response": {"drop": true}}),
+    )
+    .await;
+    let err = app
+        .client
+        .get(app.url("/api/v2/users/show_many?ids=1"))
+        .basic_auth(
+            format!("{}/token", crate::helpers::ADMIN_EMAIL),
+            Some(crate::helpers::ADMIN_TOKEN),
+        )
+        .send()
+        .await
+        .expect_err("the connection is dropped");
+    assert!(!err.is_status(), "{err}");
+    let r = app.get("/api/v2/users/show_many?ids=1").await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the next one is served: {}",
+        r.text
+    );
+    let j = journal(&app, "?path=show_many").await;
+    assert_eq!(j["requests"][0]["dropped"], true);
+    assert_eq!(j["requests"][0]["status"], serde_json::Value::Null);
+
+    // A fraction with a seed fires on the same requests every run.
+    let pattern = |seed: u64| {
+        let app = &app;
+        async move {
+            app.send(Method::DELETE, "/__deskd/faults", &Auth::admin(), None)
+                .await;
+            add_fault(
+                app,
+                json!({"path": "/healthz", "fraction": 0.5, "seed": seed, "response": {"status": 503}}),
+            )
+            .await;
+            let mut out = Vec::new();
+            for _ in 0..20 {
+                out.push(app.get_as(&Auth::None, "/healthz").await.status.as_u16());
+            }
+            out
+        }
+    };
+    let first = pattern(11).await;
+    assert_eq!(first, pattern(11).await);
+    let fired = first.iter().filter(|s| **s == 503).count();
+    assert!((3..=17).contains(&fired), "{first:?}");
+    // A rule matching everything never blocks the controls.
+    add_fault(&app, json!({"path": "*", "response": {"status": 500}})).await;
+    assert_eq!(
+        app.get("/api/v2/users/me").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(app.get("/__deskd/faults").await.status, StatusCode::OK);
+    // A reset clears the rules.
+    assert_eq!(
+        app.post("/__deskd/reset", json!({})).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/api/v2/users/me").await.status, StatusCode::OK);
+
+    // Rules that make no sense are refused.
+    for bad in [
+        json!({"path": "/x"}),
+        json!({"path": "/x", "response": {"status": 42}}),
+        json!({"path": "/x", "times": -1, "response": {"status": 500}}),
+        json!({"path": "/x", "response": {"drop": true, "status": 500}}),
+    ] {
+        let r = app.post("/__deskd/faults", bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert_eq!(r.body["error"], "InvalidFault");
+    }
+}
