@@ -106,9 +106,10 @@ impl AppState {
             on(config.profile_rate_limit, 60),
             on(config.auth_failure_limit, 300),
         );
-        let test = config
-            .test_mode
-            .then(|| Arc::new(testmode::TestState::default()));
+        let test = config.test_mode.then(|| {
+            deskd_model::time::test_clock::enable();
+            Arc::new(testmode::TestState::default())
+        });
         AppState {
             limiter,
             test,

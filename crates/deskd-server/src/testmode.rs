@@ -38,13 +38,23 @@ pub const PREFIX: &str = "/__deskd";
 pub struct TestState {
     journal: Journal,
     faults: faults::Faults,
+    /// Jobs stay `queued` while true (`POST /__deskd/jobs/hold`, `/release`).
+    jobs_held: std::sync::atomic::AtomicBool,
 }
 
 impl TestState {
-    /// Forgets everything a reset forgets: the journal and the fault rules.
+    /// Forgets everything a reset forgets: the journal, the fault rules and a hold on jobs
+    /// (not the clock, which a test sets on purpose).
     fn reset(&self) {
         self.journal.clear();
         self.faults.clear();
+        self.jobs_held
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether workers leave queued jobs alone.
+    pub fn jobs_held(&self) -> bool {
+        self.jobs_held.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -151,6 +161,126 @@ pub fn routes() -> Router<AppState> {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/__deskd/faults/{id}", delete(remove_fault))
+        .route("/__deskd/clock", get(clock).post(set_clock))
+        .route("/__deskd/jobs/hold", post(hold_jobs))
+        .route("/__deskd/jobs/release", post(release_jobs))
+}
+
+fn clock_json() -> Value {
+    use deskd_model::time::test_clock;
+    let (now, offset, frozen) = test_clock::state();
+    json!({"clock": {
+        "now": journal::iso_ms(now),
+        "unix": now.div_euclid(1000),
+        "unix_ms": now,
+        "frozen": frozen,
+        "offset_ms": offset,
+        "real": journal::iso_ms(chrono::Utc::now().timestamp_millis()),
+    }})
+}
+
+/// `GET /__deskd/clock`: the time deskd is living at.
+async fn clock(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
+    test_state(&app)?;
+    Ok(ok(&clock_json()))
+}
+
+/// A duration: seconds as a number, or text such as `500ms`, `90s`, `15m`, `24h`, `2d`
+/// (negative moves back).
+fn parse_duration_ms(v: &Value) -> Option<i64> {
+    if let Some(n) = v.as_f64() {
+        return n.is_finite().then(|| (n * 1000.0).round() as i64);
+    }
+    let s = v.as_str()?.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.trim().parse().ok()?;
+    let per = match unit.trim() {
+        "ms" => 1.0,
+        "" | "s" => 1000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let ms = n * per;
+    ms.is_finite().then(|| ms.round() as i64)
+}
+
+/// `POST /__deskd/clock` `{"set": TIME, "advance": DURATION, "freeze": BOOL, "reset": true}`
+/// (any of them, applied in that order after `reset`): TIME is RFC 3339 or Unix seconds.
+/// The clock is the process's: timestamps, rate-limit windows, lockouts, job retention,
+/// idempotency windows and the incremental export follow it.
+async fn set_clock(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    use deskd_model::time::test_clock;
+    test_state(&app)?;
+    let invalid = |what: &str| ApiError::bad_request("InvalidClock", what.to_owned());
+    let set = match body.get("set") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| invalid("set must be an RFC 3339 time or Unix seconds"))?
+                .timestamp_millis(),
+        ),
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| (f * 1000.0) as i64)
+                .ok_or_else(|| invalid("set must be an RFC 3339 time or Unix seconds"))?,
+        ),
+    };
+    let advance = match body.get("advance") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_duration_ms(v).ok_or_else(|| {
+            invalid("advance must be seconds, or text such as 500ms, 90s, 15m, 24h, 2d")
+        })?),
+    };
+    let freeze = match body.get("freeze") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid("freeze must be true or false")),
+    };
+    let reset = matches!(body.get("reset"), Some(Value::Bool(true)));
+    if set.is_none() && advance.is_none() && freeze.is_none() && !reset {
+        return Err(invalid("give set, advance, freeze or reset"));
+    }
+    if reset {
+        test_clock::reset();
+    }
+    if let Some(ms) = set {
+        test_clock::set(ms);
+    }
+    if let Some(ms) = advance {
+        test_clock::advance(ms);
+    }
+    if let Some(on) = freeze {
+        test_clock::freeze(on);
+    }
+    Ok(ok(&clock_json()))
+}
+
+fn jobs_json(test: &TestState) -> Value {
+    json!({"jobs": {"held": test.jobs_held()}})
+}
+
+/// `POST /__deskd/jobs/hold`: jobs submitted from now on (and queued ones) stay `queued`.
+async fn hold_jobs(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
+    let test = test_state(&app)?;
+    test.jobs_held
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(ok(&jobs_json(test)))
+}
+
+/// `POST /__deskd/jobs/release`: workers take queued jobs again, at once.
+async fn release_jobs(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
+    let test = test_state(&app)?;
+    test.jobs_held
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    app.jobs_notify.notify_waiters();
+    Ok(ok(&jobs_json(test)))
 }
 
 fn test_state(app: &AppState) -> Result<&TestState, ApiError> {
@@ -283,9 +413,12 @@ async fn remove_fault(
 
 /// `GET /__deskd`: that test mode is on, and what it offers.
 async fn info(State(_app): State<AppState>, Admin(_): Admin) -> Response {
+    let held = _app.test.as_ref().is_some_and(|t| t.jobs_held());
     ok(&json!({"deskd": {
         "test_mode": true,
         "version": env!("CARGO_PKG_VERSION"),
+        "jobs_held": held,
+        "journal_capacity": journal::CAPACITY,
     }}))
 }
 

@@ -41,6 +41,15 @@ pub fn spawn(app: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> 
 
 async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
+        // Test mode may hold jobs `queued` until a test releases them.
+        if app.test.as_ref().is_some_and(|t| t.jobs_held()) {
+            tokio::select! {
+                () = app.jobs_notify.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         let now = time::now();
         let lease_until = now + app.config.job_lease.as_secs() as i64;
         let backend = app.store.backend();

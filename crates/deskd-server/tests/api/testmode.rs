@@ -722,3 +722,34 @@ async fn faults_of_every_kind(app: TestApp) {
         assert_eq!(r.body["error"], "InvalidFault");
     }
 }
+
+in_test_mode!(held_jobs_stay_queued_until_released);
+
+async fn held_jobs_stay_queued_until_released(app: TestApp) {
+    let r = app.post("/__deskd/jobs/hold", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["jobs"]["held"], true);
+    let r = app
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({"users": [{"name": "Held", "email": "held@example.org"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.body["job_status"]["id"].as_str().unwrap().to_owned();
+    // Well past the time a job takes (and a worker's poll), it is still queued.
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = app.get(&format!("/api/v2/job_statuses/{id}")).await;
+        assert_eq!(r.body["job_status"]["status"], "queued", "{}", r.text);
+    }
+    assert_eq!(app.count_users().await, 1);
+    assert_eq!(app.get("/__deskd").await.body["deskd"]["jobs_held"], true);
+    let r = app.post("/__deskd/jobs/release", json!({})).await;
+    assert_eq!(r.body["jobs"]["held"], false);
+    let started = std::time::Instant::now();
+    let done = crate::bulk::wait_for(&app, &id).await;
+    assert_eq!(done["status"], "completed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(app.count_users().await, 2);
+}
