@@ -412,8 +412,8 @@ async fn remove_fault(
 }
 
 /// `GET /__deskd`: that test mode is on, and what it offers.
-async fn info(State(_app): State<AppState>, Admin(_): Admin) -> Response {
-    let held = _app.test.as_ref().is_some_and(|t| t.jobs_held());
+async fn info(State(app): State<AppState>, Admin(_): Admin) -> Response {
+    let held = app.test.as_ref().is_some_and(|t| t.jobs_held());
     ok(&json!({"deskd": {
         "test_mode": true,
         "version": env!("CARGO_PKG_VERSION"),
