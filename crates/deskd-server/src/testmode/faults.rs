@@ -279,10 +279,10 @@ impl Faults {
             if rule.times.is_some_and(|t| rule.fired >= t) {
                 continue;
             }
-            if let Some(f) = rule.fraction {
-                if rule.next_unit() >= f {
-                    continue;
-                }
+            if let Some(f) = rule.fraction
+                && rule.next_unit() >= f
+            {
+                continue;
             }
             rule.fired += 1;
             return Some(Fire {
