@@ -753,3 +753,46 @@ async fn held_jobs_stay_queued_until_released(app: TestApp) {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(app.count_users().await, 2);
 }
+
+in_test_mode!(reset_under_concurrent_writes_fails_nothing);
+
+/// Resets while writers run: every write and every reset answers (no 5xx), and what is left is
+/// consistent — the owner, and only users written after the last reset.
+async fn reset_under_concurrent_writes_fails_nothing(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (app, stop) = (app.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = app
+                    .upsert(json!({"name": format!("W{w} {i}"), "email": format!("w{w}-{}@example.org", i % 5),
+                                   "organization": {"name": format!("Org {}", i % 3)}}))
+                    .await;
+                assert!(r.status.is_success(), "{}: {}", r.status, r.text);
+                i += 1;
+            }
+        }));
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let r = app.post("/__deskd/reset", json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(app.get("/api/v2/users/me").await.status, StatusCode::OK);
+    let r = app.post("/__deskd/reset", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.count_users().await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM organizations").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM identities WHERE user_id NOT IN (SELECT id FROM users)")
+            .await,
+        0
+    );
+}
