@@ -1,10 +1,111 @@
 //! Timestamps as Zendesk writes them. Stored as Unix seconds; shown in UTC with second precision.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
 use chrono::{DateTime, Utc};
 
-/// Seconds since the Unix epoch, now.
+/// Seconds since the Unix epoch, now (on test mode's clock, when a test has moved it).
 pub fn now() -> i64 {
-    Utc::now().timestamp()
+    now_ms().div_euclid(1000)
+}
+
+/// Milliseconds since the Unix epoch, now (on test mode's clock, when a test has moved it).
+pub fn now_ms() -> i64 {
+    let real = Utc::now().timestamp_millis();
+    if !test_clock::ENABLED.load(Ordering::Relaxed) {
+        return real;
+    }
+    match test_clock::FROZEN_AT.load(Ordering::SeqCst) {
+        test_clock::RUNNING => real + test_clock::OFFSET.load(Ordering::SeqCst),
+        frozen => frozen,
+    }
+}
+
+/// Test mode's controllable clock: set, advanced or frozen through `/__deskd/clock`. It is
+/// process-wide (every server of one process shares it) and moves only once [`enable`] has
+/// been called, which only a server started in test mode does; until then [`now`] is the real
+/// clock and nothing here can change it.
+///
+/// [`enable`]: test_clock::enable
+pub mod test_clock {
+    use super::*;
+
+    pub(super) static ENABLED: AtomicBool = AtomicBool::new(false);
+    /// Added to the real clock while running.
+    pub(super) static OFFSET: AtomicI64 = AtomicI64::new(0);
+    /// The frozen time in ms, or [`RUNNING`].
+    pub(super) static FROZEN_AT: AtomicI64 = AtomicI64::new(RUNNING);
+    pub(super) const RUNNING: i64 = i64::MIN;
+
+    /// Lets this process's clock be moved (test mode only).
+    pub fn enable() {
+        ENABLED.store(true, Ordering::SeqCst);
+    }
+
+    pub fn enabled() -> bool {
+        ENABLED.load(Ordering::SeqCst)
+    }
+
+    /// The clock's state: (now in ms, offset from the real clock in ms, frozen).
+    pub fn state() -> (i64, i64, bool) {
+        let now = now_ms();
+        (
+            now,
+            now - Utc::now().timestamp_millis(),
+            FROZEN_AT.load(Ordering::SeqCst) != RUNNING,
+        )
+    }
+
+    /// Sets the time to `ms` (frozen there if frozen, else running on from it). False (and no
+    /// change) unless enabled.
+    pub fn set(ms: i64) -> bool {
+        if !enabled() {
+            return false;
+        }
+        if FROZEN_AT.load(Ordering::SeqCst) != RUNNING {
+            FROZEN_AT.store(ms, Ordering::SeqCst);
+        } else {
+            OFFSET.store(ms - Utc::now().timestamp_millis(), Ordering::SeqCst);
+        }
+        true
+    }
+
+    /// Moves the time on by `ms` (or back, when negative).
+    pub fn advance(ms: i64) -> bool {
+        if !enabled() {
+            return false;
+        }
+        let _ = FROZEN_AT.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| {
+            (f != RUNNING).then(|| f.saturating_add(ms))
+        });
+        if FROZEN_AT.load(Ordering::SeqCst) == RUNNING {
+            OFFSET.fetch_add(ms, Ordering::SeqCst);
+        }
+        true
+    }
+
+    /// Stops the clock at its current time (`true`) or lets it run on from there (`false`).
+    pub fn freeze(on: bool) -> bool {
+        if !enabled() {
+            return false;
+        }
+        let now = now_ms();
+        if on {
+            if FROZEN_AT.load(Ordering::SeqCst) == RUNNING {
+                FROZEN_AT.store(now, Ordering::SeqCst);
+            }
+        } else if FROZEN_AT.load(Ordering::SeqCst) != RUNNING {
+            OFFSET.store(now - Utc::now().timestamp_millis(), Ordering::SeqCst);
+            FROZEN_AT.store(RUNNING, Ordering::SeqCst);
+        }
+        true
+    }
+
+    /// Back to the real time, running.
+    pub fn reset() {
+        FROZEN_AT.store(RUNNING, Ordering::SeqCst);
+        OFFSET.store(0, Ordering::SeqCst);
+    }
 }
 
 /// `2023-09-18T23:28:11Z`, the format of every `*_at` field.

@@ -46,7 +46,7 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
 /// receives the 413 instead of a broken connection.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
     use http_body_util::BodyExt;
     let mut buf = Vec::new();
     let mut seen = 0usize;

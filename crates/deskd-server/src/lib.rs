@@ -25,6 +25,7 @@ mod respond;
 pub mod scopes;
 pub mod serve;
 mod tags;
+pub mod testmode;
 mod user_reads;
 mod users;
 mod worker;
@@ -84,6 +85,9 @@ pub struct Config {
     /// On shutdown, how long requests in flight get to finish before their connections are
     /// dropped.
     pub shutdown_grace: Duration,
+    /// Test mode (`deskd serve --test-mode`): the `/__deskd/` controls (reset, request journal,
+    /// fault injection) for running deskd as a test double. Off, those paths are 404.
+    pub test_mode: bool,
 }
 
 impl Default for Config {
@@ -107,6 +111,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(30),
+            test_mode: false,
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct AppState {
     pub limiter: limits::Limiter,
     /// Bounds the argon2 computations in flight (see `auth::with_argon2`).
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
+    /// Test mode's state (journal, fault rules); present only when `config.test_mode`.
+    pub test: Option<Arc<testmode::TestState>>,
 }
 
 impl AppState {
@@ -138,8 +145,13 @@ impl AppState {
             on(config.anonymous_rate_limit, 60),
         )
         .with_incremental(on(config.incremental_rate_limit, 60));
+        let test = config.test_mode.then(|| {
+            deskd_model::time::test_clock::enable();
+            Arc::new(testmode::TestState::default())
+        });
         AppState {
             limiter,
+            test,
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(
                 config.password_verifications.max(1),
             )),
@@ -155,9 +167,14 @@ impl AppState {
 /// Every route deskd serves, with the layers that must run before routing (unread bodies
 /// drained, `.json` stripped, U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
-    let routes = routes(state);
+    let routes = routes(state.clone());
     let before_routing = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
+        // Test mode's journal and faults see each request as sent; outside test mode, a no-op.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            testmode::observe,
+        ))
         .layer(axum::middleware::from_fn(paths::refuse_nul))
         .layer(axum::middleware::from_fn(paths::strip_json_suffix))
         .service(routes);
@@ -165,6 +182,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn routes(state: AppState) -> Router {
+    let test_routes = if state.config.test_mode {
+        testmode::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(health::routes())
         .merge(users::routes())
@@ -179,6 +201,7 @@ fn routes(state: AppState) -> Router {
         .merge(job_statuses::routes())
         .merge(account::routes())
         .merge(openapi::routes())
+        .merge(test_routes)
         .fallback(paths::invalid_endpoint)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -41,15 +41,33 @@ pub fn spawn(app: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> 
 
 async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
+        // Test mode may hold jobs `queued` until a test releases them.
+        if app.test.as_ref().is_some_and(|t| t.jobs_held()) {
+            tokio::select! {
+                () = app.jobs_notify.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         let now = time::now();
         let lease_until = now + app.config.job_lease.as_secs() as i64;
         let backend = app.store.backend();
         let owner_c = owner.clone();
+        let test = app.test.clone();
         let claimed = app
             .store
             .write(move |conn| {
                 let owner = owner_c.clone();
-                Box::pin(async move { jobs::claim(conn, backend, &owner, now, lease_until).await })
+                // Looked at again right before the claim, inside its transaction: a hold set
+                // while this worker waited for a connection still keeps the job queued.
+                let held = test.as_ref().is_some_and(|t| t.jobs_held());
+                Box::pin(async move {
+                    if held {
+                        return Ok(None);
+                    }
+                    jobs::claim(conn, backend, &owner, now, lease_until).await
+                })
             })
             .await;
         match claimed {

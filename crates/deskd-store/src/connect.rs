@@ -92,13 +92,26 @@ fn normalize_url(url: &str) -> Result<(Backend, String), StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok((Backend::Postgres, url.to_owned()));
     }
+    if matches!(
+        url.trim(),
+        "memory" | ":memory:" | "sqlite::memory:" | "sqlite://:memory:"
+    ) {
+        return Ok((Backend::Sqlite, memory_url()));
+    }
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let rest = rest.trim_start_matches("//");
-        if rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory") {
+        let shared_memory = rest.contains("mode=memory") && rest.contains("cache=shared");
+        if (rest.is_empty() || rest.starts_with(":memory:") || rest.contains("mode=memory"))
+            && !shared_memory
+        {
             // Each connection would see its own empty database.
             return Err(StoreError::BadUrl(format!(
-                "{url} (in-memory SQLite is not supported; give a file path)"
+                "{url} (for an in-memory database give `memory`, or a named one with mode=memory&cache=shared)"
             )));
+        }
+        if shared_memory {
+            // `sqlite:file:NAME?mode=memory&cache=shared`, as given (a `//` would make NAME a host).
+            return Ok((Backend::Sqlite, format!("sqlite:{rest}")));
         }
         let mut out = format!("sqlite://{rest}");
         if !rest.contains("mode=") {
@@ -111,6 +124,23 @@ fn normalize_url(url: &str) -> Result<(Backend, String), StoreError> {
         return Ok((Backend::Sqlite, out));
     }
     Err(StoreError::BadUrl(url.to_owned()))
+}
+
+/// A SQLite database in this process's memory, gone when the store closes: named (so that the
+/// writer and every reader open the same one, through SQLite's shared cache) and unique (so that
+/// two stores in one process never share it).
+fn memory_url() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "sqlite:file:deskd-{}-{nanos:x}-{}?mode=memory&cache=shared",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[cfg(test)]
@@ -132,6 +162,19 @@ mod tests {
             Backend::Postgres
         );
         assert!(normalize_url("mysql://x").is_err());
-        assert!(normalize_url("sqlite::memory:").is_err());
+        assert!(normalize_url("sqlite://x.db?mode=memory").is_err());
+        assert_eq!(
+            normalize_url("sqlite:file:t1?mode=memory&cache=shared")
+                .unwrap()
+                .1,
+            "sqlite:file:t1?mode=memory&cache=shared"
+        );
+        for memory in ["memory", "sqlite::memory:", "sqlite://:memory:"] {
+            let (backend, url) = normalize_url(memory).unwrap();
+            assert_eq!(backend, Backend::Sqlite);
+            assert!(url.starts_with("sqlite:file:deskd-"), "{url}");
+            assert!(url.ends_with("?mode=memory&cache=shared"), "{url}");
+            assert_ne!(url, normalize_url(memory).unwrap().1, "each is its own");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod merge;
 pub mod organizations;
 pub mod rate_limits;
+pub mod reset;
 pub mod rows;
 pub mod settings;
 pub mod tags;

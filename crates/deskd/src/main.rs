@@ -145,6 +145,15 @@ struct ServeArgs {
     /// Password of the first admin.
     #[arg(long, env = "DESKD_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+    /// Test mode: serve the `/__deskd/` controls (reset, request journal, fault injection) for
+    /// running deskd inside a test suite. Never on a server holding real data.
+    /// (`DESKD_TEST_MODE=1`, or true/on/yes.)
+    #[arg(long, env = "DESKD_TEST_MODE", value_parser = clap::builder::BoolishValueParser::new())]
+    test_mode: bool,
+    /// Once listening, print `ZENDESK_URL=... ZENDESK_EMAIL=... ZENDESK_TOKEN=...` on one line
+    /// of stdout, ready for `eval` or `export`, for the client under test.
+    #[arg(long, env = "DESKD_PRINT_ENV", value_parser = clap::builder::BoolishValueParser::new())]
+    print_env: bool,
 }
 
 /// A rate limit: a positive number, or `off`.
@@ -207,14 +216,22 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;
     let seed = AdminSeed {
-        email: args.admin_email,
-        token: args.admin_token,
+        email: args.admin_email.clone(),
+        token: args.admin_token.clone(),
         password: args.admin_password,
     };
+    let mut env_email = args
+        .admin_email
+        .unwrap_or_else(|| deskd_server::bootstrap::DEFAULT_ADMIN_EMAIL.to_owned());
+    let mut env_token = args.admin_token;
     if let Some(created) = ensure_admin(&store, &seed)
         .await
         .map_err(|e| format!("cannot create the first admin: {e}"))?
     {
+        env_email = created.email.clone();
+        if let Some(t) = &created.generated_token {
+            env_token = Some(t.clone());
+        }
         match created.generated_token {
             // Printed once, to stdout, for the person starting deskd; never logged.
             Some(token) => println!(
@@ -247,10 +264,29 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
         max_connections: args.max_connections.max(1),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+        test_mode: args.test_mode,
     };
     let grace = args.shutdown_grace_secs;
+    let test_mode = config.test_mode;
+    let public_url = config.public_url.clone();
     let state = AppState::new(store, config, local);
     println!("deskd listening on http://{local}");
+    if args.print_env {
+        println!(
+            "{}",
+            env_line(
+                local,
+                public_url.as_deref(),
+                &env_email,
+                env_token.as_deref()
+            )
+        );
+    }
+    if test_mode {
+        tracing::warn!(
+            "test mode is on: /__deskd/ can erase every user; never use it on real data"
+        );
+    }
     deskd_server::run(state, listener, shutdown_signal(grace))
         .await
         .map_err(|e| e.to_string())?;
@@ -311,6 +347,53 @@ async fn token(database: &str, action: TokenAction) -> Result<(), String> {
     };
     store.close().await;
     result
+}
+
+/// `ZENDESK_URL=http://127.0.0.1:PORT ZENDESK_EMAIL=... ZENDESK_TOKEN=...`, quoted for a POSIX
+/// shell. The token is known when it was given or generated now; an admin made by an earlier run
+/// keeps its token secret, and the line then has no `ZENDESK_TOKEN`.
+fn env_line(
+    local: SocketAddr,
+    public_url: Option<&str>,
+    email: &str,
+    token: Option<&str>,
+) -> String {
+    let url = match public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let mut addr = local;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{addr}")
+        }
+    };
+    let mut line = format!("ZENDESK_URL={} ZENDESK_EMAIL={}", quote(&url), quote(email));
+    match token {
+        Some(t) => {
+            line.push_str(" ZENDESK_TOKEN=");
+            line.push_str(&quote(t));
+        }
+        None => eprintln!(
+            "deskd: --print-env: the admin existed before this run, so its API token is unknown; give --admin-token"
+        ),
+    }
+    line
+}
+
+/// `s` as one word of a POSIX shell.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

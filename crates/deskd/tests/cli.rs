@@ -845,3 +845,101 @@ fn import_honours_429() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("150 created"));
     assert!(terminate(s).success());
 }
+
+/// Starts `deskd serve --test-mode --database memory --print-env` and reads stdout up to the
+/// environment line; returns the server and the variables it printed.
+fn serve_in_memory() -> (Served, std::collections::HashMap<String, String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskd"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        "memory",
+        "--test-mode",
+        "--print-env",
+    ])
+    .env_remove("DESKD_ADMIN_EMAIL")
+    .env_remove("DESKD_ADMIN_TOKEN")
+    .env_remove("DESKD_ADMIN_PASSWORD")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn deskd");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    let mut addr = None;
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("read stdout") == 0 {
+            panic!("deskd exited before printing the environment; printed {lines:?}");
+        }
+        let line = line.trim_end().to_owned();
+        if let Some(a) = line.strip_prefix("deskd listening on http://") {
+            addr = Some(a.to_owned());
+        }
+        if line.starts_with("ZENDESK_URL=") {
+            let vars = line
+                .split(' ')
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            lines.push(line);
+            let addr = addr.expect("listening line first");
+            return (Served { child, addr, lines }, vars);
+        }
+        lines.push(line);
+    }
+}
+
+#[test]
+fn memory_database_with_print_env_is_a_throwaway_server() {
+    let (served, vars) = serve_in_memory();
+    assert_eq!(vars["ZENDESK_URL"], format!("http://{}", served.addr));
+    assert_eq!(vars["ZENDESK_EMAIL"], "admin@deskd.local");
+    let token = vars["ZENDESK_TOKEN"].clone();
+    assert_eq!(token.len(), 40, "{:?}", served.lines);
+    let auth = basic("admin@deskd.local/token", &token);
+    // Writes (through the one writer) are seen by reads (through the pool): one database.
+    for i in 0..20 {
+        let body = format!(r#"{{"user": {{"name": "M{i}", "email": "m{i}@example.org"}}}}"#);
+        let (status, resp) = http(
+            &served.addr,
+            "POST",
+            "/api/v2/users/create_or_update",
+            Some(&auth),
+            Some(&body),
+        );
+        assert_eq!(status, 201, "{resp}");
+        let b = json_body(&resp);
+        let at = b.find("\"id\":").expect("an id") + 5;
+        let id: String = b[at..].chars().take_while(char::is_ascii_digit).collect();
+        let (status, _) = http(
+            &served.addr,
+            "GET",
+            &format!("/api/v2/users/{id}"),
+            Some(&auth),
+            None,
+        );
+        assert_eq!(status, 200);
+    }
+    let (status, resp) = http(
+        &served.addr,
+        "GET",
+        "/api/v2/users/count",
+        Some(&auth),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(json_body(&resp).contains(r#""value":21"#), "{resp}");
+    // Test mode is on.
+    let (status, _) = http(&served.addr, "GET", "/__deskd/requests", Some(&auth), None);
+    assert_eq!(status, 200);
+    assert!(terminate(served).success());
+    // Another server starts empty.
+    let (again, vars) = serve_in_memory();
+    let auth = basic("admin@deskd.local/token", &vars["ZENDESK_TOKEN"]);
+    let (status, resp) = http(&again.addr, "GET", "/api/v2/users/count", Some(&auth), None);
+    assert_eq!(status, 200);
+    assert!(json_body(&resp).contains(r#""value":1"#), "{resp}");
+    assert!(terminate(again).success());
+}

@@ -114,6 +114,16 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, config: Config) -> TestApp {
         let (db_url, dir, pg_schema) = match backend {
+            // `DESKD_TEST_SQLITE=memory`: every SQLite test on a named in-memory database, as
+            // `deskd serve --database memory` runs.
+            Backend::Sqlite if std::env::var("DESKD_TEST_SQLITE").as_deref() == Ok("memory") => (
+                format!(
+                    "sqlite:file:deskd-test-{}?mode=memory&cache=shared",
+                    random_suffix()
+                ),
+                None,
+                None,
+            ),
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 (
@@ -280,7 +290,7 @@ impl TestApp {
     /// of the first row: the independent check that a failed request wrote nothing.
     pub async fn scalar(&self, sql: &str) -> i64 {
         sqlx::any::install_default_drivers();
-        let url = if self.backend == Backend::Sqlite {
+        let url = if self.backend == Backend::Sqlite && !self.db_url.contains("mode=memory") {
             format!("{}?mode=ro", self.db_url)
         } else {
             self.db_url.clone()

@@ -25,6 +25,7 @@ mod role_matrix;
 mod scopes;
 mod server;
 mod tags;
+mod testmode;
 mod timeouts;
 mod users_rest;
 mod users_surface;

@@ -34,7 +34,7 @@ const JOB_WAIT: Duration = Duration::from_secs(20);
 /// Every row of a read-only query, straight from the database.
 async fn query_rows(app: &TestApp, sql: &str) -> Vec<sqlx::any::AnyRow> {
     sqlx::any::install_default_drivers();
-    let url = if app.backend == Backend::Sqlite {
+    let url = if app.backend == Backend::Sqlite && !app.db_url.contains("mode=memory") {
         format!("{}?mode=ro", app.db_url)
     } else {
         app.db_url.clone()
