@@ -55,6 +55,8 @@ pub struct IdentityFacts {
     pub identities: Vec<IdentityRecord>,
     /// The owner of the value the op claims (a create's, or an update's new value).
     pub value_owner: Option<i64>,
+    /// The account owner, whose identities only the owner changes.
+    pub account_owner: Option<i64>,
 }
 
 /// What the store must write.
@@ -106,7 +108,9 @@ pub fn plan(
         .as_ref()
         .filter(|u| u.active)
         .ok_or(Rejection::NotFound)?;
-    if !allowed(actor, user, true) {
+    if !allowed(actor, user, true)
+        || !crate::role::may_manage_credentials_of(actor, user.id, facts.account_owner)
+    {
         return Err(Rejection::Forbidden);
     }
     let target = match op.target() {
@@ -272,6 +276,7 @@ mod tests {
             user: Some(user),
             identities: list,
             value_owner: None,
+            account_owner: Some(1),
         }
     }
 
@@ -317,6 +322,21 @@ mod tests {
             plan(&IdentityOp::Verify(1), ADMIN, &gone, 5),
             Err(Rejection::NotFound)
         );
+    }
+
+    #[test]
+    fn only_the_owner_changes_the_owners_identities() {
+        let mut f = facts(vec![ident(1, "a@x.co", true)]);
+        f.account_owner = Some(7);
+        assert_eq!(
+            plan(&IdentityOp::Verify(1), ADMIN, &f, 5),
+            Err(Rejection::Forbidden)
+        );
+        let owner = Actor {
+            user_id: 7,
+            role: Role::Admin,
+        };
+        assert!(plan(&IdentityOp::Verify(1), owner, &f, 5).is_ok());
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub fn may_delete(actor: Actor, target_role: Role, target_id: i64, owner_id: Opt
     }
 }
 
+/// Only the account owner manages the owner's credentials and identities: no other admin may
+/// set its password or change its emails (which would take the account over).
+pub fn may_manage_credentials_of(actor: Actor, target_id: i64, owner_id: Option<i64>) -> bool {
+    owner_id != Some(target_id) || actor.user_id == target_id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +74,20 @@ mod tests {
         assert!(!may_delete(admin, Role::Admin, 1, Some(1)));
         assert!(may_delete(agent, Role::EndUser, 5, Some(1)));
         assert!(!may_delete(agent, Role::Agent, 5, Some(1)));
+    }
+
+    #[test]
+    fn only_the_owner_manages_the_owner() {
+        let owner = Actor {
+            user_id: 1,
+            role: Role::Admin,
+        };
+        let other = Actor {
+            user_id: 3,
+            role: Role::Admin,
+        };
+        assert!(may_manage_credentials_of(owner, 1, Some(1)));
+        assert!(!may_manage_credentials_of(other, 1, Some(1)));
+        assert!(may_manage_credentials_of(other, 5, Some(1)));
     }
 }

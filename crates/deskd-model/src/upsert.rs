@@ -177,6 +177,12 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
         {
             return Err(Rejection::Forbidden);
         }
+        // Only the owner gives the owner new identities (a login email for someone else).
+        if !plan.new_identities.is_empty()
+            && !crate::role::may_manage_credentials_of(actor, old.id, facts.account_owner)
+        {
+            return Err(Rejection::Forbidden);
+        }
         plan.reduces_access = old.role != plan.user.role
             || old.suspended != plan.user.suspended
             || old.active != plan.user.active;

@@ -235,6 +235,10 @@ async fn write_password(
         .await?
         .filter(|u| u.active)
         .ok_or(ApiError::NotFound)?;
+    let owner = users::account_owner(&mut conn).await?;
+    if !deskd_model::role::may_manage_credentials_of(caller.actor(), id, owner) {
+        return Err(ApiError::Forbidden);
+    }
     let principal = credentials::principal_by_id(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -99,7 +99,8 @@ impl Paging {
         };
         let page = lenient("page", 1).max(1);
         let per_page = lenient("per_page", MAX_PER_PAGE).clamp(1, MAX_PER_PAGE);
-        if (page - 1) * per_page >= OFFSET_CAP {
+        // Saturating: `page=9223372036854775807` is past the cap, not an overflow.
+        if (page - 1).saturating_mul(per_page) >= OFFSET_CAP {
             return Err(bad(
                 "Offset pagination is limited to the first 10,000 records; use cursor pagination (page[size])",
             ));

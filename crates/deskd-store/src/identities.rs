@@ -56,6 +56,7 @@ pub async fn apply(
         user,
         identities,
         value_owner,
+        account_owner: crate::users::account_owner(conn).await?,
     };
     let plan = match identity_plan::plan(op, actor, &facts, now) {
         Ok(p) => p,

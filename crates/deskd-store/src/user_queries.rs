@@ -28,11 +28,29 @@ enum Arg {
     Text(String),
 }
 
+/// `s` as a LIKE pattern that matches itself: `\`, `%` and `_` are literal (every LIKE here says
+/// `ESCAPE '\'`, the same on both backends).
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A search term as a LIKE pattern: literal but for `*`, Zendesk's wildcard.
+fn like_pattern(s: &str) -> String {
+    like_literal(s).replace('*', "%")
+}
+
 /// SQL for `filter` as a WHERE clause, and the values to bind in order.
 fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
     let mut parts = vec![format!("active = {}", if filter.deleted { 0 } else { 1 })];
     let mut args = Vec::new();
-    let like = |s: &str| format!("%{}%", s.replace('*', "%"));
+    let like = |s: &str| format!("%{}%", like_pattern(s));
     if !filter.roles.is_empty() {
         parts.push(format!("role IN ({})", p.list(filter.roles.len())));
         args.extend(
@@ -51,25 +69,20 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
         args.push(Arg::Int(org));
     }
     if let Some(prefix) = &filter.name_prefix {
-        let escaped: String = prefix
-            .to_lowercase()
-            .chars()
-            .flat_map(|c| match c {
-                '\\' | '%' | '_' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
         parts.push(format!(
             "lower(name) LIKE {} ESCAPE '\\' AND id NOT IN (SELECT user_id FROM identities WHERE type = 'foreign')",
             p.one()
         ));
-        args.push(Arg::Text(format!("{escaped}%")));
+        args.push(Arg::Text(format!(
+            "{}%",
+            like_literal(&prefix.to_lowercase())
+        )));
     }
     for term in &filter.terms {
         match term {
             Term::Email(e) if e.contains('*') => {
-                parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {})", p.one()));
-                args.push(Arg::Text(e.replace('*', "%")));
+                parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {} ESCAPE '\\')", p.one()));
+                args.push(Arg::Text(like_pattern(e)));
             }
             Term::Email(e) => {
                 parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm = {})", p.one()));
@@ -80,7 +93,7 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
                 args.push(Arg::Text(e.clone()));
             }
             Term::Name(n) => {
-                parts.push(format!("lower(name) LIKE {}", p.one()));
+                parts.push(format!("lower(name) LIKE {} ESCAPE '\\'", p.one()));
                 args.push(Arg::Text(like(n)));
             }
             Term::Role(r) => {
@@ -92,16 +105,16 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
                 args.push(Arg::Int(*o));
             }
             Term::Tag(t) => {
-                parts.push(format!("tags LIKE {}", p.one()));
+                parts.push(format!("tags LIKE {} ESCAPE '\\'", p.one()));
                 args.push(Arg::Text(format!(
                     "%{}%",
-                    serde_json::Value::String(t.clone())
+                    like_literal(&serde_json::Value::String(t.clone()).to_string())
                 )));
             }
             Term::Any(w) => {
                 let (a, b) = (p.one(), p.one());
                 parts.push(format!(
-                    "(lower(name) LIKE {a} OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b}))"
+                    "(lower(name) LIKE {a} ESCAPE '\\' OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b} ESCAPE '\\'))"
                 ));
                 args.push(Arg::Text(like(w)));
                 args.push(Arg::Text(like(w)));

@@ -119,3 +119,129 @@ async fn a_job_without_progress_ends_failed_and_frees_its_slot(backend: Backend)
     let next = wait_for(&app, r.body["job_status"]["id"].as_str().unwrap()).await;
     assert_eq!(next["status"], "completed", "{next}");
 }
+
+on_both_backends!(another_admin_cannot_take_over_the_owner);
+
+/// Only the owner manages the owner's credentials and identities: another admin may not set its
+/// password, give it an email (by the identities endpoints or create_or_update), or change,
+/// verify, promote or delete its identities. The owner still can.
+async fn another_admin_cannot_take_over_the_owner(app: TestApp) {
+    use crate::helpers::Auth;
+    let me = app.get("/api/v2/users/me").await;
+    let owner = me.body["user"]["id"].as_i64().unwrap();
+    let ident = app
+        .get(&format!("/api/v2/users/{owner}/identities"))
+        .await
+        .body["identities"][0]["id"]
+        .as_i64()
+        .unwrap();
+    app.make_user("Other Admin", "other-admin@example.org", "admin")
+        .await;
+    let other = Auth::as_user("other-admin@example.org");
+    let before = app.table_counts().await;
+    let attempts: Vec<(reqwest::Method, String, Value)> = vec![
+        (
+            reqwest::Method::POST,
+            format!("/api/v2/users/{owner}/identities"),
+            json!({"identity": {"type": "email", "value": "thief@example.org"}}),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v2/users/{owner}/identities/{ident}"),
+            json!({"identity": {"value": "thief@example.org"}}),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v2/users/{owner}/identities/{ident}/verify"),
+            json!({}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v2/users/{owner}/password"),
+            json!({"password": "a new password 123"}),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v2/users/{owner}/password"),
+            json!({"password": "a new password 123"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v2/users/create_or_update".to_owned(),
+            json!({"user": {"id": owner, "email": "thief@example.org"}}),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/v2/users/{owner}"),
+            json!({"user": {"identities": [{"type": "email", "value": "thief@example.org"}]}}),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let r = app
+            .send(
+                method.clone(),
+                &path,
+                &other,
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    assert_eq!(app.table_counts().await, before);
+    // The owner's own password still logs in; the owner may change its own identities.
+    let r = app
+        .get_as(
+            &Auth::Password(
+                crate::helpers::ADMIN_EMAIL.into(),
+                crate::helpers::ADMIN_PASSWORD.into(),
+            ),
+            "/api/v2/users/me",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/api/v2/users/{owner}/identities"),
+            json!({"identity": {"type": "email", "value": "owner2@example.org"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+on_both_backends!(search_and_page_edge_cases_are_4xx_or_literal);
+
+/// Search terms are literal but for `*`: a trailing backslash (PostgreSQL's LIKE escape) and
+/// `%`/`_` match themselves; a page number past any offset is the same 400 on both backends.
+async fn search_and_page_edge_cases_are_4xx_or_literal(app: TestApp) {
+    app.make_user("Percy", "percy@example.org", "end-user")
+        .await;
+    for q in [
+        "email:*\\",
+        "name:\\",
+        "\\",
+        "tags:a\\b",
+        "email:per%",
+        "name:p_rcy",
+    ] {
+        let encoded: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+        let r = app
+            .get(&format!("/api/v2/users/search?query={encoded}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text);
+        assert_eq!(r.body["count"], 0, "{q} matched: {}", r.text);
+    }
+    let r = app.get("/api/v2/users/search?query=name:Perc*").await;
+    assert_eq!(r.body["count"], 1, "{}", r.text);
+    for path in [
+        "/api/v2/users?page=9223372036854775807",
+        "/api/v2/organizations?page=9223372036854775807&per_page=100",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
+    }
+}
