@@ -152,15 +152,15 @@ fn requirements() -> Vec<String> {
     vec![format!("must be at least {MIN_PASSWORD} characters")]
 }
 
-/// `PUT /api/v2/users/{id}/password` `{"password": "..."}`: admins set anyone's; a user changes
-/// their own with `previous_password`.
+/// `PUT /api/v2/users/{id}/password` `{"previous_password": "...", "password": "..."}`: as on
+/// Zendesk, anyone changes their own password, and only their own, knowing the previous one.
 async fn change_password(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    write_password(&app, &caller, &id, &body).await
+    write_password(&app, &caller, &id, &body, PasswordWrite::Change).await
 }
 
 /// `POST /api/v2/users/{id}/password` `{"password": "..."}`: an admin sets a user's password.
@@ -170,7 +170,16 @@ async fn set_password(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    write_password(&app, &caller, &id, &body).await
+    write_password(&app, &caller, &id, &body, PasswordWrite::Set).await
+}
+
+/// Which of Zendesk's two password writes a request is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PasswordWrite {
+    /// `PUT`: one's own, with the previous password.
+    Change,
+    /// `POST`: an admin sets a user's.
+    Set,
 }
 
 /// `GET /api/v2/users/{id}/password/requirements`: staff for anyone, a user for themselves.
@@ -191,17 +200,22 @@ async fn password_requirements(
     Ok(ok(&json!({ "requirements": requirements() })))
 }
 
-/// The one password write: admins set anyone's, a user their own after proving the previous
-/// one. Stored as argon2id; cached logins are dropped.
+/// The one password write: an admin sets a user's (`Set`), anyone changes their own after
+/// proving the previous one (`Change`). Stored as argon2id; cached logins are dropped.
 async fn write_password(
     app: &AppState,
     caller: &Caller,
     id: &str,
     body: &serde_json::Map<String, Value>,
+    how: PasswordWrite,
 ) -> Result<Response, ApiError> {
     let id = path_id(id)?;
     let own = caller.user_id == id;
-    if caller.role != Role::Admin && !own {
+    let allowed = match how {
+        PasswordWrite::Change => own,
+        PasswordWrite::Set => caller.role == Role::Admin,
+    };
+    if !allowed {
         return Err(ApiError::Forbidden);
     }
     let password = match body.get("password") {
@@ -243,7 +257,7 @@ async fn write_password(
         .await?
         .ok_or(ApiError::NotFound)?;
     drop(conn);
-    if own && caller.role != Role::Admin {
+    if how == PasswordWrite::Change {
         let previous = body
             .get("previous_password")
             .and_then(Value::as_str)

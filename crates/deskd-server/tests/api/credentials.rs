@@ -82,10 +82,18 @@ async fn api_tokens_are_shown_once_and_revoked_at_once(app: TestApp) {
 async fn passwords_set_and_changed(app: TestApp) {
     let agent = app.make_user("Agent", "agent@example.org", "agent").await;
     let path = format!("/api/v2/users/{agent}/password.json");
-    let short = app.put(&path, json!({"password": "short"})).await;
+    // An admin sets another user's password with POST (PUT changes one's own: see below).
+    let short = app.post(&path, json!({"password": "short"})).await;
     assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         app.put(&path, json!({"password": "first password"}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "PUT is only for one's own password"
+    );
+    assert_eq!(
+        app.post(&path, json!({"password": "first password"}))
             .await
             .status,
         StatusCode::OK

@@ -388,7 +388,7 @@ async fn journal_never_holds_credentials(app: TestApp) {
     let agent = app.make_user("Agent", "agent@example.org", "agent").await;
     let password = "agent-password-Zq81xP";
     let r = app
-        .put(
+        .post(
             &format!("/api/v2/users/{agent}/password"),
             json!({"password": password}),
         )
