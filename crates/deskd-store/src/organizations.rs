@@ -251,7 +251,9 @@ pub async fn delete(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool,
     if !exists(conn, id).await? {
         return Ok(false);
     }
-    // The foreign key would do this too; doing it here also dates the change on the users.
+    // Members lose the membership (and, where it was their default, move to another one);
+    // anyone left pointing at the organization loses it, dated.
+    crate::memberships::remove_organization(conn, id, now).await?;
     sqlx::query(
         "UPDATE users SET organization_id = NULL, updated_at = $1 WHERE organization_id = $2",
     )
