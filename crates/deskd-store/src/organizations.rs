@@ -384,3 +384,40 @@ pub async fn search(
         .map(rows::organization)
         .collect()
 }
+
+/// Organizations whose name starts with `prefix` (case-insensitive, trimmed), by name: how many
+/// there are, and the page at `offset`.
+pub async fn autocomplete(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<OrganizationRecord>), StoreError> {
+    let norm = normalize(prefix);
+    let len = norm.chars().count() as i64;
+    let row = first(
+        conn,
+        sqlx::query("SELECT COUNT(*) AS n FROM organizations WHERE substr(name_norm, 1, $1) = $2")
+            .bind(len)
+            .bind(norm.clone()),
+    )
+    .await?;
+    let n = row.map(|r| int(&r, "n")).transpose()?.unwrap_or(0);
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE substr(name_norm, 1, $1) = $2 ORDER BY name_norm, id LIMIT $3 OFFSET $4",
+        rows::ORGANIZATION_COLUMNS
+    );
+    let list = all(
+        conn,
+        sqlx::query(&sql)
+            .bind(len)
+            .bind(norm)
+            .bind(limit)
+            .bind(offset),
+    )
+    .await?
+    .iter()
+    .map(rows::organization)
+    .collect::<Result<_, _>>()?;
+    Ok((n, list))
+}
