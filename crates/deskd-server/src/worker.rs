@@ -339,7 +339,8 @@ async fn run_item(
         JobKind::OrganizationUpdateMany | JobKind::OrganizationDestroyMany => {
             match OrganizationInput::from_json(obj, true) {
                 Err(v) => failed(Rejection::Invalid(v)),
-                Ok(input) => {
+                Ok(mut input) => {
+                    let named_by_external_id = input.id.is_none();
                     let id = match target(&input) {
                         (Some(id), _) => Some(id),
                         (None, Some(ext)) => organizations::id_by_external_id(conn, &ext).await?,
@@ -355,6 +356,10 @@ async fn run_item(
                             }
                         }
                         (Some(id), _) => {
+                            // An external id that names the organization is no change to it.
+                            if named_by_external_id {
+                                input.external_id = None;
+                            }
                             match organizations::update_by_id(conn, id, &input, now).await? {
                                 Ok(org) => ItemOutcome::Updated(org.id),
                                 Err(r) => failed(r),

@@ -397,14 +397,14 @@ pub async fn autocomplete(
     let len = norm.chars().count() as i64;
     let row = first(
         conn,
-        sqlx::query("SELECT COUNT(*) AS n FROM organizations WHERE substr(name_norm, 1, $1) = $2")
+        sqlx::query("SELECT COUNT(*) AS n FROM organizations WHERE substr(name_norm, 1, CAST($1 AS INTEGER)) = $2")
             .bind(len)
             .bind(norm.clone()),
     )
     .await?;
     let n = row.map(|r| int(&r, "n")).transpose()?.unwrap_or(0);
     let sql = format!(
-        "SELECT {} FROM organizations WHERE substr(name_norm, 1, $1) = $2 ORDER BY name_norm, id LIMIT $3 OFFSET $4",
+        "SELECT {} FROM organizations WHERE substr(name_norm, 1, CAST($1 AS INTEGER)) = $2 ORDER BY name_norm, id LIMIT $3 OFFSET $4",
         rows::ORGANIZATION_COLUMNS
     );
     let list = all(
