@@ -394,6 +394,191 @@ pub const OPERATIONS: &[Op] = &[
             "UserPage",
         )
     },
+    op(
+        "post",
+        "/organizations/create_many",
+        "Create up to 100 organizations (a job)",
+        Body::Wrapped("organizations", "OrganizationInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    Op {
+        query: &[("ids", "string"), ("external_ids", "string")],
+        ..op(
+            "put",
+            "/organizations/update_many",
+            "Update up to 100 organizations: one `organization` for `ids=`, or `organizations` naming theirs (a job)",
+            Body::Raw("OrganizationUpdateMany"),
+            200,
+            "JobStatusResponse",
+        )
+    },
+    Op {
+        query: &[("ids", "string"), ("external_ids", "string")],
+        ..op(
+            "delete",
+            "/organizations/destroy_many",
+            "Delete up to 100 organizations (a job)",
+            Body::None,
+            200,
+            "JobStatusResponse",
+        )
+    },
+    Op {
+        query: &[
+            ("name", "string"),
+            ("page", "integer"),
+            ("per_page", "integer"),
+        ],
+        ..op(
+            "get",
+            "/organizations/autocomplete",
+            "Organizations whose name starts with `name`",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
+    op(
+        "get",
+        "/organizations/count",
+        "Count organizations",
+        Body::None,
+        200,
+        "CountResponse",
+    ),
+    op(
+        "get",
+        "/organizations/{organization_id}/related",
+        "An organization's related counts",
+        Body::None,
+        200,
+        "OrganizationRelatedResponse",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organizations/{organization_id}/organization_memberships",
+            "An organization's memberships",
+            Body::None,
+            200,
+            "MembershipPage",
+        )
+    },
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organization_memberships",
+            "List memberships (an end user's own)",
+            Body::None,
+            200,
+            "MembershipPage",
+        )
+    },
+    op(
+        "post",
+        "/organization_memberships",
+        "Add a user to an organization",
+        Body::Wrapped("organization_membership", "MembershipInput"),
+        201,
+        "MembershipResponse",
+    ),
+    op(
+        "post",
+        "/organization_memberships/create_many",
+        "Create up to 100 memberships (a job)",
+        Body::Wrapped("organization_memberships", "MembershipInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    Op {
+        query: &[("ids", "string")],
+        ..op(
+            "delete",
+            "/organization_memberships/destroy_many",
+            "Delete up to 100 memberships (a job)",
+            Body::None,
+            200,
+            "JobStatusResponse",
+        )
+    },
+    op(
+        "get",
+        "/organization_memberships/{membership_id}",
+        "Show a membership",
+        Body::None,
+        200,
+        "MembershipResponse",
+    ),
+    op(
+        "delete",
+        "/organization_memberships/{membership_id}",
+        "Delete a membership",
+        Body::None,
+        204,
+        "",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/users/{user_id}/organization_memberships",
+            "A user's memberships, the default first",
+            Body::None,
+            200,
+            "MembershipPage",
+        )
+    },
+    op(
+        "post",
+        "/users/{user_id}/organization_memberships",
+        "Add the user to an organization",
+        Body::Wrapped("organization_membership", "MembershipInput"),
+        201,
+        "MembershipResponse",
+    ),
+    op(
+        "get",
+        "/users/{user_id}/organization_memberships/{membership_id}",
+        "Show one of a user's memberships",
+        Body::None,
+        200,
+        "MembershipResponse",
+    ),
+    op(
+        "delete",
+        "/users/{user_id}/organization_memberships/{membership_id}",
+        "Delete one of a user's memberships",
+        Body::None,
+        204,
+        "",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/organization_memberships/{membership_id}/make_default",
+        "Make a membership the user's default",
+        Body::None,
+        200,
+        "MembershipList",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/organizations/{organization_id}/make_default",
+        "Make an organization the user's default",
+        Body::None,
+        200,
+        "MembershipList",
+    ),
+    op(
+        "delete",
+        "/users/{user_id}/organizations/{organization_id}",
+        "Remove a user from an organization",
+        Body::None,
+        204,
+        "",
+    ),
     Op {
         query: &[("page[size]", "integer"), ("page[after]", "string")],
         ..op(
@@ -592,7 +777,7 @@ fn schemas() -> Value {
     );
     let job = obj(
         json!({"id": s("string"), "url": s("string"), "total": s("integer"), "progress": n("integer"), "status": s("string"),
-               "message": n("string"), "results": {"type": ["array", "null"], "items": s("object")}}),
+               "message": n("string"), "results": {"type": ["array", "null"], "items": s("object")}, "job_type": s("string")}),
         &[
             "id", "url", "total", "progress", "status", "message", "results",
         ],
@@ -603,7 +788,22 @@ fn schemas() -> Value {
             "meta": s("object"), "links": s("object")}, "required": [key]})
     };
     let wrap = |key: &str, item: Value| json!({"type": "object", "properties": {key: item}, "required": [key]});
-    json!({
+    // Organizations in bulk and memberships (kept apart: one json! this size hits the macro's
+    // recursion limit).
+    let more = json!({
+        "OrganizationInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
+        "OrganizationUpdateMany": {"type": "object", "properties": {"organization": r("OrganizationInput"), "organizations": r("OrganizationInputList")}},
+        "OrganizationRelatedResponse": wrap("organization_related", obj(json!({"tickets_count": s("integer"), "users_count": s("integer")}), &["tickets_count", "users_count"])),
+        "Membership": obj(json!({"id": s("integer"), "url": s("string"), "user_id": s("integer"), "organization_id": s("integer"),
+                                 "default": {"type": ["boolean", "null"]}, "organization_name": s("string"), "view_tickets": s("boolean"),
+                                 "created_at": s("string"), "updated_at": s("string")}), &["id", "user_id", "organization_id", "default"]),
+        "MembershipInput": {"type": "object", "properties": {"user_id": integer, "organization_id": integer}},
+        "MembershipInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
+        "MembershipResponse": wrap("organization_membership", r("Membership")),
+        "MembershipList": wrap("organization_memberships", json!({"type": "array", "items": r("Membership")})),
+        "MembershipPage": offset("Membership", "organization_memberships"),
+    });
+    let mut all = json!({
         "User": user,
         "UserInput": user_input,
         // Items are checked one by one by the job (each failure is a result entry), so the
@@ -642,7 +842,11 @@ fn schemas() -> Value {
         "Empty": s("object"),
         "Null": {"type": "null"},
         "Error": {"type": "object", "description": "Zendesk's error body", "properties": {"error": {"type": ["string", "object"]}, "description": s("string"), "details": s("object")}, "required": ["error"]},
-    })
+    });
+    if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
+        all.extend(more);
+    }
+    all
 }
 
 /// Statuses every operation may answer besides its success: client mistakes and limits.
