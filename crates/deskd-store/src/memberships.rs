@@ -232,6 +232,8 @@ pub async fn create(
     input: MembershipInput,
     now: i64,
 ) -> Result<Decided<MembershipRecord>, StoreError> {
+    // The organization first, then the user: the order an organization delete takes them in.
+    organizations::lock(conn, input.organization_id, "FOR SHARE").await?;
     users::lock(conn, &[input.user_id]).await?;
     let user = users::load(conn, input.user_id).await?.filter(|u| u.active);
     let org = organizations::load(conn, input.organization_id).await?;

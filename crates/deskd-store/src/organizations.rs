@@ -18,6 +18,18 @@ pub async fn exists(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreErro
     .is_some())
 }
 
+/// Locks organization `id` on PostgreSQL (`FOR UPDATE` or `FOR SHARE`) and says whether it
+/// exists; on SQLite the single writer already serializes.
+pub async fn lock(conn: &mut AnyConnection, id: i64, mode: &str) -> Result<bool, StoreError> {
+    let suffix = if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        mode
+    } else {
+        ""
+    };
+    let sql = format!("SELECT id FROM organizations WHERE id = $1 {suffix}");
+    Ok(first(conn, sqlx::query(&sql).bind(id)).await?.is_some())
+}
+
 /// The organization whose name matches `name` case-insensitively, trimmed.
 pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i64>, StoreError> {
     let row = first(
@@ -248,7 +260,9 @@ pub async fn create_or_update(
 
 /// Deletes an organization; its users lose it. False when there was none.
 pub async fn delete(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, StoreError> {
-    if !exists(conn, id).await? {
+    // Held until commit: a membership created meanwhile waits (see `lock_shared`) and then
+    // finds the organization gone, so no member is missed.
+    if !lock(conn, id, "FOR UPDATE").await? {
         return Ok(false);
     }
     // Members lose the membership (and, where it was their default, move to another one);

@@ -17,6 +17,7 @@ on_both_backends!(
     organization_users_and_delete_follow_memberships,
     membership_permissions_by_role,
     membership_jobs_create_many_and_destroy_many,
+    concurrent_membership_writes_keep_one_default,
 );
 
 const MS: &str = "/api/v2/organization_memberships";
@@ -657,4 +658,59 @@ async fn membership_jobs_create_many_and_destroy_many(app: TestApp) {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM jobs").await, jobs);
+}
+
+/// Racing creates for one user (and an organization deleted meanwhile) leave exactly one
+/// default membership, mirrored in `user.organization_id`, and no membership of a deleted
+/// organization.
+async fn concurrent_membership_writes_keep_one_default(app: TestApp) {
+    let user = app.make_user("U", "u@example.org", "end-user").await;
+    let mut orgs = Vec::new();
+    for i in 0..8 {
+        orgs.push(org(&app, &format!("Org {i}")).await);
+    }
+    let doomed = orgs[7];
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for o in orgs.clone() {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            join_as(&app, &Auth::admin(), user, o).await.status
+        }));
+    }
+    let deleter = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            send(
+                &app,
+                &Auth::admin(),
+                Method::DELETE,
+                &format!("/api/v2/organizations/{doomed}"),
+                None,
+            )
+            .await
+            .status
+        })
+    };
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status}"
+        );
+    }
+    assert_eq!(deleter.await.unwrap(), StatusCode::NO_CONTENT);
+    let list = memberships_of(&app, user).await;
+    assert!(list.len() >= 7, "{list:?}");
+    assert!(list.iter().all(|(o, _)| *o != doomed));
+    let defaults: Vec<i64> = list.iter().filter(|(_, d)| *d).map(|(o, _)| *o).collect();
+    assert_eq!(defaults.len(), 1, "{list:?}");
+    assert_eq!(user_org(&app, user).await, defaults[0]);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM organization_memberships WHERE user_id = {user} AND is_default = 1"
+        ))
+        .await,
+        1
+    );
 }
