@@ -80,6 +80,8 @@ pub fn may_read(actor: Actor, user_id: i64) -> bool {
 pub struct MembershipInput {
     pub user_id: i64,
     pub organization_id: i64,
+    /// `default: true` makes the new membership the user's default.
+    pub default: bool,
 }
 
 impl MembershipInput {
@@ -88,6 +90,7 @@ impl MembershipInput {
         let mut r = Reader::new(obj);
         let user_id = r.int("user_id");
         let organization_id = r.int("organization_id");
+        let default = r.boolean("default").flatten().unwrap_or(false);
         let mut errors = r.errors;
         if !errors.is_empty() {
             return Err(errors);
@@ -104,6 +107,7 @@ impl MembershipInput {
         Ok(MembershipInput {
             user_id,
             organization_id,
+            default,
         })
     }
 }
@@ -176,7 +180,7 @@ pub fn add(
         errors.add("user_id", "has already been taken", Some("DuplicateValue"));
         return Err(errors.into());
     }
-    let default = current_default(&facts.existing).is_none();
+    let default = input.default || current_default(&facts.existing).is_none();
     Ok(Plan {
         insert: vec![MembershipRecord {
             id: 0,
@@ -330,6 +334,7 @@ mod tests {
         let input = MembershipInput {
             user_id: 7,
             organization_id: 5,
+            default: false,
         };
         let p = add(ADMIN, input, &facts(Role::EndUser, vec![]), 9).unwrap();
         assert!(p.insert[0].default);
@@ -337,6 +342,13 @@ mod tests {
         let p = add(ADMIN, input, &facts(Role::EndUser, vec![m(1, 4, true)]), 9).unwrap();
         assert!(!p.insert[0].default);
         assert_eq!(p.user_organization, None);
+        let asked = MembershipInput {
+            default: true,
+            ..input
+        };
+        let p = add(ADMIN, asked, &facts(Role::EndUser, vec![m(1, 4, true)]), 9).unwrap();
+        assert!(p.insert[0].default);
+        assert_eq!(p.user_organization, Some(Some(5)));
     }
 
     #[test]
@@ -344,6 +356,7 @@ mod tests {
         let input = MembershipInput {
             user_id: 7,
             organization_id: 5,
+            default: false,
         };
         let dup = add(ADMIN, input, &facts(Role::EndUser, vec![m(1, 5, true)]), 9).unwrap_err();
         assert!(matches!(dup, crate::Rejection::Invalid(e) if e.code() == "DuplicateValue"));

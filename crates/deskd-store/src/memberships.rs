@@ -194,6 +194,16 @@ pub async fn apply(
     }
     let mut ids = Vec::with_capacity(plan.insert.len());
     for m in &plan.insert {
+        if m.default {
+            // One default per user: the new one takes over.
+            sqlx::query(
+                "UPDATE organization_memberships SET is_default = 0, updated_at = $1 WHERE user_id = $2 AND is_default = 1",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        }
         let row = first(
             conn,
             sqlx::query(

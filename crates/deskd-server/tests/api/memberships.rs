@@ -180,6 +180,37 @@ async fn membership_create_show_and_lists(app: TestApp) {
     ] {
         assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
+    // `default: true` on create takes the default over.
+    let gamma = org(&app, "Gamma").await;
+    let r = send(
+        &app,
+        &Auth::admin(),
+        Method::POST,
+        MS,
+        Some(json!({"organization_membership": {"user_id": user, "organization_id": gamma, "default": true}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["organization_membership"]["default"], true);
+    assert_eq!(user_org(&app, user).await, gamma);
+    assert_eq!(
+        memberships_of(&app, user).await,
+        [(gamma, true), (alpha, false), (beta, false)]
+    );
+    let r = send(
+        &app,
+        &Auth::admin(),
+        Method::DELETE,
+        &format!("/api/v2/users/{user}/organizations/{gamma}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        user_org(&app, user).await,
+        beta,
+        "the oldest other is the default again"
+    );
 }
 
 async fn membership_bad_input_writes_nothing(app: TestApp) {
