@@ -232,6 +232,10 @@ fn update_items(
     let Some((key, raw)) = list else {
         return items_array(body, plural, false);
     };
+    // The list form beside ids= is not used, but it must still be a list a request may carry.
+    if body.get(plural).is_some_and(|v| !v.is_null()) {
+        items_array(body, plural, false)?;
+    }
     let values: Vec<&str> = raw
         .split(',')
         .map(str::trim)

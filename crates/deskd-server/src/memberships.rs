@@ -50,6 +50,10 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(unassign),
         )
         .route(
+            "/api/v2/users/{user_id}/organizations",
+            get(organizations_of_user),
+        )
+        .route(
             "/api/v2/organizations/{id}/organization_memberships",
             get(list_for_organization),
         )
@@ -370,4 +374,42 @@ async fn make_default_organization(
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     make_default(&app, &caller, &base, &user_id, Which::Organization, &id).await
+}
+
+/// `GET /users/{user_id}/organizations`: the organizations the user belongs to, by name; an end
+/// user may list their own.
+async fn organizations_of_user(
+    State(app): State<AppState>,
+    caller: Caller,
+    BaseUrl(base): BaseUrl,
+    Path(user_id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let user_id = readable_user(&app, &caller, &user_id).await?;
+    let query: BTreeMap<String, String> = pairs.into_iter().collect();
+    let (page, per_page) = match Paging::from_query(&query)? {
+        Paging::Offset { page, per_page } => (page, per_page),
+        Paging::Cursor { .. } => {
+            return Err(ApiError::bad_request(
+                "InvalidPaginationParameter",
+                "a user's organizations page by offset (page, per_page)",
+            ));
+        }
+    };
+    let mut conn = app.store.reader().await?;
+    let count = memberships::count(&mut conn, Scope::User(user_id)).await?;
+    let orgs =
+        deskd_store::organizations::of_user(&mut conn, user_id, (page - 1) * per_page, per_page)
+            .await?;
+    let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+    Ok(ok(&offset_body(
+        "organizations",
+        wire,
+        count,
+        page,
+        per_page,
+        &base,
+        &format!("/users/{user_id}/organizations"),
+        &query,
+    )))
 }

@@ -535,7 +535,7 @@ pub const OPERATIONS: &[Op] = &[
         "post",
         "/users/{user_id}/organization_memberships",
         "Add the user to an organization",
-        Body::Wrapped("organization_membership", "MembershipInput"),
+        Body::Wrapped("organization_membership", "UserMembershipInput"),
         201,
         "MembershipResponse",
     ),
@@ -563,6 +563,17 @@ pub const OPERATIONS: &[Op] = &[
         200,
         "MembershipList",
     ),
+    Op {
+        query: &[("page", "integer"), ("per_page", "integer")],
+        ..op(
+            "get",
+            "/users/{user_id}/organizations",
+            "The organizations a user belongs to",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
     op(
         "put",
         "/users/{user_id}/organizations/{organization_id}/make_default",
@@ -797,7 +808,8 @@ fn schemas() -> Value {
         "Membership": obj(json!({"id": s("integer"), "url": s("string"), "user_id": s("integer"), "organization_id": s("integer"),
                                  "default": {"type": ["boolean", "null"]}, "organization_name": s("string"), "view_tickets": s("boolean"),
                                  "created_at": s("string"), "updated_at": s("string")}), &["id", "user_id", "organization_id", "default"]),
-        "MembershipInput": {"type": "object", "properties": {"user_id": integer, "organization_id": integer}},
+        "MembershipInput": {"type": "object", "properties": {"user_id": integer, "organization_id": integer, "default": flag}},
+        "UserMembershipInput": {"type": "object", "description": "the path names the user; a user_id here is ignored", "properties": {"user_id": {}, "organization_id": integer, "default": flag}},
         "MembershipInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
         "MembershipResponse": wrap("organization_membership", r("Membership")),
         "MembershipList": wrap("organization_memberships", json!({"type": "array", "items": r("Membership")})),

@@ -435,3 +435,29 @@ pub async fn autocomplete(
     .collect::<Result<_, _>>()?;
     Ok((n, list))
 }
+
+/// The organizations `user_id` belongs to, by name: the page at `offset`.
+pub async fn of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let columns: Vec<String> = rows::ORGANIZATION_COLUMNS
+        .split(',')
+        .map(|c| format!("o.{}", c.trim()))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id \
+         WHERE m.user_id = $1 ORDER BY o.name_norm, o.id LIMIT $2 OFFSET $3",
+        columns.join(", ")
+    );
+    all(
+        conn,
+        sqlx::query(&sql).bind(user_id).bind(limit).bind(offset),
+    )
+    .await?
+    .iter()
+    .map(rows::organization)
+    .collect()
+}

@@ -211,6 +211,31 @@ async fn membership_create_show_and_lists(app: TestApp) {
         beta,
         "the oldest other is the default again"
     );
+    // The organizations a user belongs to, by name.
+    let r = app
+        .get(&format!("/api/v2/users/{user}/organizations"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let names: Vec<&str> = r.body["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "Beta"]);
+    assert_eq!(r.body["count"], 2);
+    let r = app
+        .get(&format!(
+            "/api/v2/users/{user}/organizations.json?per_page=1&page=2"
+        ))
+        .await;
+    assert_eq!(r.body["organizations"][0]["name"], "Beta");
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{}/organizations", user + 999))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn membership_bad_input_writes_nothing(app: TestApp) {

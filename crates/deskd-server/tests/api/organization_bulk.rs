@@ -204,6 +204,17 @@ async fn organizations_update_many_by_ids_and_by_list(app: TestApp) {
         let r = send(&app, &Auth::admin(), Method::PUT, &path, Some(body)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
     }
+    // The list beside ids= must still be a list a request may carry.
+    let nulls: Vec<Value> = (0..101).map(|_| Value::Null).collect();
+    let r = send(
+        &app,
+        &Auth::admin(),
+        Method::PUT,
+        &format!("{ORGS}/update_many?ids={a}"),
+        Some(json!({"organization": {"notes": "x"}, "organizations": nulls})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let ids: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
     let r = send(
         &app,
