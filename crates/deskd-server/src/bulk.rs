@@ -229,13 +229,17 @@ fn update_items(
         (None, Some(ext)) => Some(("external_id", ext)),
         (None, None) => None,
     };
+    // Whichever form is used, the other key, when present, must still be what a request may
+    // carry: one object, or a list of 1 to 100.
+    if body.contains_key(single) {
+        require_object(body, single)?;
+    }
+    if body.contains_key(plural) {
+        items_array(body, plural, false)?;
+    }
     let Some((key, raw)) = list else {
         return items_array(body, plural, false);
     };
-    // The list form beside ids= is not used, but it must still be a list a request may carry.
-    if body.get(plural).is_some_and(|v| !v.is_null()) {
-        items_array(body, plural, false)?;
-    }
     let values: Vec<&str> = raw
         .split(',')
         .map(str::trim)

@@ -215,6 +215,20 @@ async fn organizations_update_many_by_ids_and_by_list(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    for body in [
+        json!({"organization": {"notes": "x"}, "organizations": null}),
+        json!({"organization": null, "organizations": [{"id": a}]}),
+    ] {
+        let r = send(
+            &app,
+            &Auth::admin(),
+            Method::PUT,
+            &format!("{ORGS}/update_many?ids={a}"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+    }
     let ids: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
     let r = send(
         &app,
