@@ -232,7 +232,11 @@ fn update_items(
     // Whichever form is used, the other key, when present, must still be what a request may
     // carry: one object, or a list of 1 to 100.
     if body.contains_key(single) {
-        require_object(body, single)?;
+        // One object for every item: a bad value in it is the request's 422, not each item's.
+        let object = require_object(body, single)?;
+        if single == "organization" {
+            deskd_model::organization_input::OrganizationInput::from_json(object, false)?;
+        }
     }
     if body.contains_key(plural) {
         items_array(body, plural, false)?;

@@ -229,6 +229,17 @@ async fn organizations_update_many_by_ids_and_by_list(app: TestApp) {
         .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
     }
+    let r = send(
+        &app,
+        &Auth::admin(),
+        Method::PUT,
+        &format!("{ORGS}/update_many?ids={a}"),
+        Some(json!({"organization": {"organization_fields": [1], "group_id": "x"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["error"], "RecordInvalid");
+    assert!(r.body["details"]["group_id"].is_array());
     let ids: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
     let r = send(
         &app,
