@@ -235,7 +235,7 @@ fn update_items(
         // One object for every item: a bad value in it is the request's 422, not each item's.
         let object = require_object(body, single)?;
         if single == "organization" {
-            deskd_model::organization_input::OrganizationInput::from_json(object, false)?;
+            deskd_model::organization_input::OrganizationInput::from_json(object, true)?;
         }
     }
     if body.contains_key(plural) {
