@@ -64,9 +64,11 @@ pub struct IdentityPlan {
     /// Existing identities whose value, verified or primary flag changes: their new state.
     pub update: Vec<IdentityRecord>,
     pub delete: Option<i64>,
-    /// The user's mirrored `email` and `verified`, when they change.
-    pub user_email: Option<Option<String>>,
-    pub user_verified: Option<bool>,
+    /// Whether anything changes (then the user's mirrors below are written, and its updated_at).
+    pub changed: bool,
+    /// The user's `email` and `verified` after the change, mirrored from its identities.
+    pub user_email: Option<String>,
+    pub user_verified: bool,
     /// An email left the user: logins by it must stop at once.
     pub reduces_access: bool,
     /// The identity the response shows (`None` for a new one: the inserted row).
@@ -215,13 +217,8 @@ pub fn plan(
             }
         }
     }
-    let (email, verified) = mirror(&after);
-    if email != user.email {
-        plan.user_email = Some(email);
-    }
-    if verified != user.verified {
-        plan.user_verified = Some(verified);
-    }
+    (plan.user_email, plan.user_verified) = mirror(&after);
+    plan.changed = plan.insert.is_some() || plan.delete.is_some() || !plan.update.is_empty();
     Ok(plan)
 }
 
@@ -288,7 +285,7 @@ mod tests {
         let f = facts(vec![ident(1, "a@x.co", true), ident(2, "b@x.co", false)]);
         let p = plan(&IdentityOp::MakePrimary(2), ADMIN, &f, 5).unwrap();
         assert_eq!(p.update.len(), 2);
-        assert_eq!(p.user_email, Some(Some("b@x.co".into())));
+        assert_eq!(p.user_email, Some("b@x.co".into()));
         assert!(!p.reduces_access);
     }
 
@@ -301,7 +298,7 @@ mod tests {
         ]);
         let p = plan(&IdentityOp::Delete(1), ADMIN, &f, 5).unwrap();
         assert_eq!(p.delete, Some(1));
-        assert_eq!(p.user_email, Some(Some("b@x.co".into())));
+        assert_eq!(p.user_email, Some("b@x.co".into()));
         assert!(p.reduces_access);
     }
 

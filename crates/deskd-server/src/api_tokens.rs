@@ -1,6 +1,7 @@
 //! `/api/v2/api_tokens`: account API tokens (admins). The full token is shown once, on creation;
 //! only its SHA-256 digest is stored. Revocation reaches every process at once (credentials epoch).
-//! Also `PUT /api/v2/users/{id}/password`.
+//! Also the passwords: `PUT /api/v2/users/{id}/password` (change), `POST` (an admin sets it) and
+//! `GET /api/v2/users/{id}/password/requirements`, with one implementation.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -23,7 +24,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v2/api_tokens", get(list).post(create))
         .route("/api/v2/api_tokens/{id}", get(show).delete(revoke))
-        .route("/api/v2/users/{id}/password", put(set_password))
+        .route(
+            "/api/v2/users/{id}/password",
+            put(change_password).post(set_password),
+        )
+        .route(
+            "/api/v2/users/{id}/password/requirements",
+            get(password_requirements),
+        )
 }
 
 fn wire(t: &ApiToken, base: &str) -> Value {
@@ -139,15 +147,59 @@ async fn revoke(
 /// Shortest password deskd accepts.
 const MIN_PASSWORD: usize = 8;
 
+/// What `GET /users/{id}/password/requirements` lists: the rules [`write_password`] checks.
+fn requirements() -> Vec<String> {
+    vec![format!("must be at least {MIN_PASSWORD} characters")]
+}
+
 /// `PUT /api/v2/users/{id}/password` `{"password": "..."}`: admins set anyone's; a user changes
-/// their own with `previous_password`. Stored as argon2id.
-async fn set_password(
+/// their own with `previous_password`.
+async fn change_password(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    write_password(&app, &caller, &id, &body).await
+}
+
+/// `POST /api/v2/users/{id}/password` `{"password": "..."}`: an admin sets a user's password.
+async fn set_password(
+    State(app): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    write_password(&app, &caller, &id, &body).await
+}
+
+/// `GET /api/v2/users/{id}/password/requirements`: staff for anyone, a user for themselves.
+async fn password_requirements(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
+    if !caller.role.is_staff() && caller.user_id != id {
+        return Err(ApiError::Forbidden);
+    }
+    let mut conn = app.store.reader().await?;
+    users::load(&mut conn, id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or(ApiError::NotFound)?;
+    Ok(ok(&json!({ "requirements": requirements() })))
+}
+
+/// The one password write: admins set anyone's, a user their own after proving the previous
+/// one. Stored as argon2id; cached logins are dropped.
+async fn write_password(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: &serde_json::Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let id = path_id(id)?;
     let own = caller.user_id == id;
     if caller.role != Role::Admin && !own {
         return Err(ApiError::Forbidden);
@@ -161,6 +213,14 @@ async fn set_password(
             ));
         }
     };
+    if password.contains('\0') {
+        return Err(ValidationErrors::single(
+            "password",
+            "contains a character that is not allowed (U+0000)",
+            Some("InvalidValue"),
+        )
+        .into());
+    }
     if password.chars().count() < MIN_PASSWORD {
         return Err(ValidationErrors::single(
             "password",
@@ -170,6 +230,11 @@ async fn set_password(
         .into());
     }
     let mut conn = app.store.reader().await?;
+    // A soft-deleted user is gone for writes.
+    users::load(&mut conn, id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or(ApiError::NotFound)?;
     let principal = credentials::principal_by_id(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -182,9 +247,10 @@ async fn set_password(
             .to_owned();
         let ok = match principal.password_hash.clone() {
             Some(hash) => {
-                tokio::task::spawn_blocking(move || crate::auth::verify_password(&previous, &hash))
-                    .await
-                    .unwrap_or(false)
+                crate::auth::with_argon2(&app, move || {
+                    crate::auth::verify_password(&previous, &hash)
+                })
+                .await?
             }
             None => false,
         };
@@ -197,9 +263,7 @@ async fn set_password(
             .into());
         }
     }
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let hash = crate::auth::with_argon2(&app, move || hash_password(&password)).await??;
     app.store
         .write(move |conn| {
             let hash = hash.clone();

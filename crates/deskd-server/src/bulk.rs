@@ -522,7 +522,7 @@ async fn submit(
             Ok(resp)
         }
         Submitted::Replay(stored) => {
-            let value: Value = serde_json::from_str(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let value: Value = serde_json::from_str(&stored).map_err(|e| ApiError::internal(e))?;
             let mut resp = json_response(axum::http::StatusCode::OK, &value);
             lookup(&mut resp, "hit");
             Ok(resp)

@@ -29,8 +29,9 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("validation failed")]
     Invalid(ValidationErrors),
+    /// Something failed on deskd's side; the cause is kept for the log, never sent.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// 429 with a plain-text sentence and `Retry-After`.
     #[error("too many requests: {text}")]
     TooManyRequests {
@@ -43,6 +44,10 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(cause.into())
+    }
+
     pub fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
         ApiError::BadRequest {
             error,
@@ -103,9 +108,16 @@ impl IntoResponse for ApiError {
         {
             return crate::respond::too_many_requests(*retry_after_secs, text);
         }
-        if let ApiError::Internal(detail) = &self {
-            // Logged in full here; the client gets an opaque body.
-            tracing::error!(%detail, "internal error");
+        if let ApiError::Internal(cause) = &self {
+            // Logged in full here, with the chain of causes; the client gets an opaque body.
+            let mut chain = cause.to_string();
+            let mut next = cause.source();
+            while let Some(e) = next {
+                chain.push_str(": ");
+                chain.push_str(&e.to_string());
+                next = e.source();
+            }
+            tracing::error!(error = %chain, "internal error");
         }
         let (status, body) = self.status_and_body();
         let mut resp = json_response(status, &body);
@@ -121,7 +133,7 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(Box::new(e))
     }
 }
 

@@ -26,6 +26,22 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+/// A JSON object body that may be absent (a DELETE carrying its parameters in the query): an
+/// empty body is `None`; anything else reads as [`JsonObject`] does.
+pub struct OptionalJsonObject(pub Option<Map<String, Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = read_limited(req.into_body()).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonObject(None));
+        }
+        parse_object(&bytes).map(|m| OptionalJsonObject(Some(m)))
+    }
+}
+
 /// How much of an oversized body deskd reads and discards so that the client, still sending,
 /// receives the 413 instead of a broken connection.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;

@@ -36,8 +36,7 @@ async fn wire(conn: &mut Conn, base: &str, job: &JobRecord) -> Result<Value, Api
     } else {
         None
     };
-    Ok(serde_json::to_value(job.to_wire(base, results))
-        .map_err(|e| ApiError::Internal(e.to_string()))?)
+    Ok(serde_json::to_value(job.to_wire(base, results)).map_err(|e| ApiError::internal(e))?)
 }
 
 async fn show(

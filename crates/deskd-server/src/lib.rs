@@ -8,6 +8,7 @@ mod api_tokens;
 pub mod auth;
 pub mod bootstrap;
 mod bulk;
+mod drain;
 mod error;
 mod extract;
 mod health;
@@ -22,6 +23,9 @@ mod organizations;
 mod paging;
 mod paths;
 mod respond;
+pub mod scopes;
+pub mod serve;
+mod tags;
 mod user_reads;
 mod users;
 mod worker;
@@ -43,14 +47,24 @@ pub use extract::MAX_BODY_BYTES;
 pub struct Config {
     /// Base for absolute URLs in responses (`https://help.example.com`); else the request's Host.
     pub public_url: Option<String>,
-    /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks); when on, the three below.
+    /// Rate limits on or off (`DESKD_RATE_LIMITS=off` for benchmarks); when on, the four below.
     pub rate_limits: bool,
     /// Account budget, requests a minute (Zendesk Enterprise: 700); `None` for no limit.
     pub account_rate_limit: Option<u32>,
     /// create_or_update / PUT /users/{id} requests a minute per user profile (Zendesk: 5).
     pub profile_rate_limit: Option<u32>,
-    /// Failed logins for one email within 5 minutes before further tries get 429.
+    /// Failed password logins for one email from one client address within 5 minutes before
+    /// further password tries from there get 429.
     pub auth_failure_limit: Option<u32>,
+    /// Incremental export requests a minute for the account (Zendesk: 10).
+    pub incremental_rate_limit: Option<u32>,
+    /// Unauthenticated and failed-auth API requests a minute per client address; they never
+    /// spend the account budget.
+    pub anonymous_rate_limit: Option<u32>,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; further logins wait.
+    pub password_verifications: usize,
+    /// How long a password login waits for a verification slot before it is answered 429.
+    pub password_wait: Duration,
     /// Whether bulk user imports are on while the account setting has not been set.
     pub bulk_import_default: bool,
     /// Job workers in this process.
@@ -59,6 +73,18 @@ pub struct Config {
     pub job_lease: Duration,
     /// How long job statuses are kept.
     pub job_retention: Duration,
+    /// A client's time to send a request's headers (from the connection's opening, or on a
+    /// kept-alive connection from the request's first byte).
+    pub header_timeout: Duration,
+    /// From a request's headers to its response, the body read included; then 408.
+    pub request_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+    /// Open client connections at most (fewer if the descriptor limit leaves no room for them).
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight get to finish before their connections are
+    /// dropped.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -69,10 +95,19 @@ impl Default for Config {
             account_rate_limit: Some(700),
             profile_rate_limit: Some(5),
             auth_failure_limit: Some(10),
+            incremental_rate_limit: Some(10),
+            anonymous_rate_limit: Some(100),
+            password_verifications: 4,
+            password_wait: Duration::from_millis(500),
             bulk_import_default: true,
             job_workers: 4,
             job_lease: Duration::from_secs(30),
             job_retention: Duration::from_secs(24 * 60 * 60),
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -87,6 +122,8 @@ pub struct AppState {
     /// Wakes an idle job worker when a job is submitted here.
     pub jobs_notify: Arc<tokio::sync::Notify>,
     pub limiter: limits::Limiter,
+    /// Bounds the argon2 computations in flight (see `auth::with_argon2`).
+    pub argon2_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -99,9 +136,14 @@ impl AppState {
             on(config.account_rate_limit, 60),
             on(config.profile_rate_limit, 60),
             on(config.auth_failure_limit, 300),
-        );
+            on(config.anonymous_rate_limit, 60),
+        )
+        .with_incremental(on(config.incremental_rate_limit, 60));
         AppState {
             limiter,
+            argon2_permits: Arc::new(tokio::sync::Semaphore::new(
+                config.password_verifications.max(1),
+            )),
             store,
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
@@ -111,11 +153,12 @@ impl AppState {
     }
 }
 
-/// Every route deskd serves, with the layers that must run before routing (`.json` stripped,
-/// U+0000 refused), so an embedded router behaves as the served one.
+/// Every route deskd serves, with the layers that must run before routing (unread bodies
+/// drained, `.json` stripped, U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
     let routes = routes(state);
     let before_routing = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .layer(axum::middleware::from_fn(paths::refuse_nul))
         .layer(axum::middleware::from_fn(paths::strip_json_suffix))
         .service(routes);
@@ -130,6 +173,7 @@ fn routes(state: AppState) -> Router {
         .merge(memberships::routes())
         .merge(user_reads::routes())
         .merge(identities::routes())
+        .merge(tags::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(api_tokens::routes())
@@ -140,32 +184,61 @@ fn routes(state: AppState) -> Router {
         .fallback(paths::invalid_endpoint)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            limits::account_limit,
+            auth::gate,
         ))
         .layer(axum::middleware::from_fn(paths::common_headers))
         .layer(axum::middleware::from_fn(paths::log_requests))
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests and
-/// closes the store.
+/// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests (for at
+/// most `Config::shutdown_grace`) and closes the store.
 pub async fn run(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let config = state.config.clone();
+    let limits = serve::Limits {
+        header_timeout: config.header_timeout,
+        request_timeout: config.request_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: serve::connection_cap(config.max_connections),
+        shutdown_grace: config.shutdown_grace,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = worker::spawn(state.clone(), stopped);
-    let service = router(state).into_make_service();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // A worker mid-chunk finishes it; an unfinished job is resumed by the next process.
+    let purge = limits::spawn_purge(store.clone());
+    let app = router(state);
+    let started = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let mark = started.clone();
+    let shutdown = async move {
+        shutdown.await;
+        *mark.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    };
+    let served = serve::serve(listener, app, limits, shutdown).await;
+    purge.abort();
+    // A worker mid-chunk finishes it (within what is left of the grace); an unfinished job is
+    // resumed by the next process.
     let _ = stop.send(true);
-    for w in workers {
-        let _ = w.await;
+    let since = started
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map_or(Duration::ZERO, |t| t.elapsed());
+    let left = config
+        .shutdown_grace
+        .saturating_sub(since)
+        .max(Duration::from_secs(1));
+    let finished = tokio::time::timeout(left, async {
+        for w in workers {
+            let _ = w.await;
+        }
+        store.close().await;
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!("shutdown grace elapsed; job workers and the store were not closed");
     }
-    store.close().await;
     served
 }

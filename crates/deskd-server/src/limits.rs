@@ -1,19 +1,14 @@
-//! Rate limits as Zendesk enforces them, by GCRA: an account budget per minute on every API
-//! request, 5 create_or_update/PUT a minute per user profile, and a throttle on failed logins per
-//! email. Buckets live in memory on SQLite (one process) and in the database on PostgreSQL, so
+//! Rate limits as Zendesk enforces them, by GCRA: an account budget per minute on every
+//! authenticated API request, 5 create_or_update/PUT a minute per user profile, and a throttle on
+//! failed logins per email; and deskd's own: a budget per client address for unauthenticated and
+//! failed-auth requests, which never spend the account's. Buckets live in memory on SQLite (one process) and in the database on PostgreSQL, so
 //! replicas sharing it share their limits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 use deskd_store::{Backend, Store, StoreError, rate_limits};
-
-use crate::AppState;
-use crate::respond::too_many_requests;
 
 /// `limit` requests per `period_secs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +25,14 @@ impl Rate {
         }
     }
 
+    /// The window the bucket spans: `limit` whole intervals (59.5 s for 700 a minute, whose
+    /// interval, 85.7 ms, is counted as 85), so that a full bucket holds exactly `limit`.
     fn period_ms(self) -> i64 {
-        i64::from(self.period_secs) * 1000
+        self.interval_ms() * i64::from(self.limit.max(1))
     }
 
     fn interval_ms(self) -> i64 {
-        (self.period_ms() / i64::from(self.limit.max(1))).max(1)
+        (i64::from(self.period_secs) * 1000 / i64::from(self.limit.max(1))).max(1)
     }
 }
 
@@ -76,6 +73,10 @@ pub struct Limiter {
     pub account: Option<Rate>,
     pub profile: Option<Rate>,
     pub auth_failures: Option<Rate>,
+    /// The incremental exports, for the whole account (Zendesk: 10 a minute).
+    pub incremental: Option<Rate>,
+    /// Unauthenticated and failed-auth requests, per client address.
+    pub anonymous: Option<Rate>,
     memory: Arc<Mutex<HashMap<String, i64>>>,
 }
 
@@ -84,17 +85,26 @@ impl Limiter {
         account: Option<Rate>,
         profile: Option<Rate>,
         auth_failures: Option<Rate>,
+        anonymous: Option<Rate>,
     ) -> Limiter {
         Limiter {
             account,
             profile,
             auth_failures,
+            incremental: None,
+            anonymous,
             memory: Arc::default(),
         }
     }
 
+    /// The same limiter with the incremental exports' rate.
+    pub fn with_incremental(mut self, rate: Option<Rate>) -> Limiter {
+        self.incremental = rate;
+        self
+    }
+
     pub fn off() -> Limiter {
-        Limiter::new(None, None, None)
+        Limiter::new(None, None, None, None)
     }
 
     /// Takes one request for `key` at `rate`.
@@ -125,6 +135,25 @@ impl Limiter {
         Ok(decide(rate, allowed, tat, now))
     }
 
+    /// Gives back one request taken from `key` at `rate` (an attempt counted up front that turned
+    /// out not to count: a login that succeeded, or one that was never evaluated).
+    pub async fn refund(&self, store: &Store, key: &str, rate: Rate) -> Result<(), StoreError> {
+        let now = now_ms();
+        match store.backend() {
+            Backend::Postgres => {
+                let mut conn = store.reader().await?;
+                rate_limits::refund(&mut conn, key, now, rate.interval_ms()).await
+            }
+            Backend::Sqlite => {
+                let mut map = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(tat) = map.get_mut(key) {
+                    *tat = (*tat - rate.interval_ms()).max(now);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Whether the next request for `key` would be refused, without taking one.
     pub async fn would_refuse(
         &self,
@@ -151,36 +180,29 @@ impl Limiter {
     }
 }
 
-/// The account budget: every `/api/` request takes one; every response carries the headers.
-pub async fn account_limit(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(rate) = app
-        .limiter
-        .account
-        .filter(|_| req.uri().path().starts_with("/api/"))
-    else {
-        return next.run(req).await;
-    };
-    let decision = match app.limiter.take(&app.store, "account", rate).await {
-        Ok(d) => d,
-        Err(e) => {
-            // A limiter that cannot reach its store lets the request through rather than fail it.
-            tracing::warn!(error = %e, "account rate limit unavailable");
-            return next.run(req).await;
+/// On PostgreSQL, deletes drained buckets every ten minutes (per-address and per-profile keys
+/// would otherwise accumulate); on SQLite the in-memory map prunes itself.
+pub fn spawn_purge(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if store.backend() != Backend::Postgres {
+            return;
         }
-    };
-    let mut resp = if decision.allowed {
-        next.run(req).await
-    } else {
-        too_many_requests(
-            decision.retry_after_secs,
-            "Number of allowed API requests per minute exceeded",
-        )
-    };
-    account_headers(resp.headers_mut(), &decision);
-    resp
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let purged = match store.reader().await {
+                Ok(mut conn) => rate_limits::purge(&mut conn, now_ms()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = purged {
+                tracing::warn!(error = %e, "rate limit purge failed");
+            }
+        }
+    })
 }
 
-fn account_headers(h: &mut HeaderMap, d: &Decision) {
+/// The account budget's headers, on every authenticated API response.
+pub fn account_headers(h: &mut HeaderMap, d: &Decision) {
     h.insert("x-rate-limit", HeaderValue::from(d.limit));
     h.insert("x-rate-limit-remaining", HeaderValue::from(d.remaining));
     h.insert("ratelimit-limit", HeaderValue::from(d.limit));

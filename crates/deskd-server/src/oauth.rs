@@ -1,4 +1,5 @@
-//! `/api/v2/oauth/tokens`: bearer tokens an admin issues for a user, with `read`/`write` scopes.
+//! `/api/v2/oauth/tokens`: bearer tokens an admin issues for a user, with Zendesk's scopes (`read`,
+//! `write`, `users[:read|:write]`, `organizations[:read|:write]`; see `scopes.rs`).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -59,8 +60,7 @@ async fn create(
             .into());
         }
     };
-    const KNOWN: &[&str] = &["read", "write", "users:read", "users:write"];
-    if scopes.is_empty() || scopes.iter().any(|s| !KNOWN.contains(&s.as_str())) {
+    if scopes.is_empty() || !scopes.iter().all(|s| crate::scopes::Scopes::known(s)) {
         return Err(deskd_model::ValidationErrors::single(
             "scopes",
             "is invalid",

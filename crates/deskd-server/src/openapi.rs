@@ -203,6 +203,53 @@ pub const OPERATIONS: &[Op] = &[
         200,
         "UserResponse",
     ),
+    Op {
+        query: &[
+            ("name", "string"),
+            ("page", "integer"),
+            ("per_page", "integer"),
+        ],
+        ..op(
+            "get",
+            "/users/autocomplete",
+            "Users whose name starts with a prefix",
+            Body::None,
+            200,
+            "UserPage",
+        )
+    },
+    op(
+        "get",
+        "/users/{user_id}/related",
+        "Counts of what relates to a user",
+        Body::None,
+        200,
+        "UserRelatedResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/merge",
+        "Merge an end user into another",
+        Body::Wrapped("user", "MergeInput"),
+        200,
+        "UserResponse",
+    ),
+    op(
+        "post",
+        "/users/{user_id}/password",
+        "Set a user's password (admins)",
+        Body::Raw("PasswordInput"),
+        200,
+        "Empty",
+    ),
+    op(
+        "get",
+        "/users/{user_id}/password/requirements",
+        "Password requirements",
+        Body::None,
+        200,
+        "PasswordRequirements",
+    ),
     op(
         "put",
         "/users/{user_id}/password",
@@ -211,6 +258,41 @@ pub const OPERATIONS: &[Op] = &[
         200,
         "Empty",
     ),
+    op(
+        "get",
+        "/users/{user_id}/tags",
+        "A user's tags",
+        Body::None,
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/tags",
+        "Add tags to a user",
+        Body::Raw("TagsInput"),
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "post",
+        "/users/{user_id}/tags",
+        "Set a user's tags",
+        Body::Raw("TagsInput"),
+        201,
+        "TagsResponse",
+    ),
+    Op {
+        query: &[("tags", "string")],
+        ..op(
+            "delete",
+            "/users/{user_id}/tags",
+            "Remove tags from a user (body or ?tags=)",
+            Body::None,
+            200,
+            "TagsResponse",
+        )
+    },
     Op {
         query: PAGING,
         ..op(
@@ -590,6 +672,41 @@ pub const OPERATIONS: &[Op] = &[
         204,
         "",
     ),
+    op(
+        "get",
+        "/organizations/{organization_id}/tags",
+        "An organization's tags",
+        Body::None,
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "put",
+        "/organizations/{organization_id}/tags",
+        "Add tags to an organization",
+        Body::Raw("TagsInput"),
+        200,
+        "TagsResponse",
+    ),
+    op(
+        "post",
+        "/organizations/{organization_id}/tags",
+        "Set an organization's tags",
+        Body::Raw("TagsInput"),
+        201,
+        "TagsResponse",
+    ),
+    Op {
+        query: &[("tags", "string")],
+        ..op(
+            "delete",
+            "/organizations/{organization_id}/tags",
+            "Remove tags from an organization (body or ?tags=)",
+            Body::None,
+            200,
+            "TagsResponse",
+        )
+    },
     Op {
         query: &[("page[size]", "integer"), ("page[after]", "string")],
         ..op(
@@ -634,6 +751,32 @@ pub const OPERATIONS: &[Op] = &[
             Body::None,
             200,
             "IncrementalUsers",
+        )
+    },
+    Op {
+        query: &[
+            ("start_time", "integer"),
+            ("per_page", "integer"),
+            ("include", "string"),
+        ],
+        ..op(
+            "get",
+            "/incremental/users",
+            "Users changed since a time (time-based; start_time at least a minute ago)",
+            Body::None,
+            200,
+            "TimeBasedUsers",
+        )
+    },
+    Op {
+        query: &[("start_time", "integer"), ("per_page", "integer")],
+        ..op(
+            "get",
+            "/incremental/organizations",
+            "Organizations changed since a time (time-based; start_time at least a minute ago)",
+            Body::None,
+            200,
+            "TimeBasedOrganizations",
         )
     },
     op(
@@ -799,9 +942,8 @@ fn schemas() -> Value {
             "meta": s("object"), "links": s("object")}, "required": [key]})
     };
     let wrap = |key: &str, item: Value| json!({"type": "object", "properties": {key: item}, "required": [key]});
-    // Organizations in bulk and memberships (kept apart: one json! this size hits the macro's
-    // recursion limit).
-    let more = json!({
+    // Organizations in bulk and memberships.
+    let more_orgs = json!({
         "OrganizationInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
         "OrganizationUpdateMany": {"type": "object", "properties": {"organization": r("OrganizationInput"), "organizations": r("OrganizationInputList")}},
         "OrganizationRelatedResponse": wrap("organization_related", obj(json!({"tickets_count": s("integer"), "users_count": s("integer")}), &["tickets_count", "users_count"])),
@@ -814,6 +956,23 @@ fn schemas() -> Value {
         "MembershipResponse": wrap("organization_membership", r("Membership")),
         "MembershipList": wrap("organization_memberships", json!({"type": "array", "items": r("Membership")})),
         "MembershipPage": offset("Membership", "organization_memberships"),
+    });
+    // The schemas of the users domain beyond the core (one `json!` per group: the macro's
+    // recursion has a limit).
+    let more = json!({
+        "TagsInput": {"type": "object", "properties": {"tags": list}, "required": ["tags"]},
+        "TagsResponse": wrap("tags", json!({"type": "array", "items": s("string")})),
+        "UserRelatedResponse": wrap("user_related", obj(json!({"assigned_tickets": s("integer"), "ccd_tickets": s("integer"),
+                                                               "organization_subscriptions": s("integer"), "requested_tickets": s("integer")}),
+                                                        &["assigned_tickets", "ccd_tickets", "organization_subscriptions", "requested_tickets"])),
+        "MergeInput": {"type": "object", "properties": {"id": {"type": ["integer", "string"], "minimum": 1, "pattern": "^[0-9]+$"}}, "required": ["id"]},
+        "PasswordRequirements": wrap("requirements", json!({"type": "array", "items": s("string")})),
+        "TimeBasedUsers": obj(json!({"users": {"type": "array", "items": r("User")}, "count": s("integer"), "end_time": s("integer"),
+                                     "next_page": n("string"), "end_of_stream": s("boolean"), "identities": {"type": "array", "items": r("Identity")}}),
+                              &["users", "count", "end_time", "next_page", "end_of_stream"]),
+        "TimeBasedOrganizations": obj(json!({"organizations": {"type": "array", "items": r("Organization")}, "count": s("integer"), "end_time": s("integer"),
+                                             "next_page": n("string"), "end_of_stream": s("boolean")}),
+                                      &["organizations", "count", "end_time", "next_page", "end_of_stream"]),
     });
     let mut all = json!({
         "User": user,
@@ -855,8 +1014,11 @@ fn schemas() -> Value {
         "Null": {"type": "null"},
         "Error": {"type": "object", "description": "Zendesk's error body", "properties": {"error": {"type": ["string", "object"]}, "description": s("string"), "details": s("object")}, "required": ["error"]},
     });
-    if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
+    if let (Some(all), Value::Object(more), Value::Object(more_orgs)) =
+        (all.as_object_mut(), more, more_orgs)
+    {
         all.extend(more);
+        all.extend(more_orgs);
     }
     all
 }

@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/users/show_many", get(show_many))
         .route("/api/v2/users/search", get(search))
         .route("/api/v2/users/count", get(count))
+        .route("/api/v2/users/autocomplete", get(autocomplete))
+        .route("/api/v2/users/{id}/related", get(related))
         .route("/api/v2/deleted_users", get(deleted_list))
         .route("/api/v2/deleted_users/count", get(deleted_count))
         .route(
@@ -332,4 +334,62 @@ async fn deleted_erase(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(ok(&json!({"deleted_user": deleted_wire(&erased, &base)})))
+}
+
+/// `GET /api/v2/users/autocomplete?name=ro`: active users whose name starts with `name`
+/// (case-insensitive), leaving out users with a foreign identity, as Zendesk does; offset pages
+/// of at most 100.
+async fn autocomplete(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let query = last(&params);
+    let name = query
+        .get("name")
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: name",
+            )
+        })?;
+    let filter = UserFilter {
+        name_prefix: Some(name),
+        ..UserFilter::default()
+    };
+    let mut query = query;
+    query.retain(|k, _| !k.starts_with("page["));
+    page(
+        &app,
+        &filter,
+        &query,
+        &base,
+        "/users/autocomplete",
+        "users",
+        user_wire,
+    )
+    .await
+}
+
+/// `GET /api/v2/users/{id}/related`: counts of what relates to the user, with Zendesk's keys;
+/// deskd keeps no tickets nor subscriptions, so each is 0.
+async fn related(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let mut conn = app.store.reader().await?;
+    deskd_store::users::load(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(ok(&json!({"user_related": {
+        "assigned_tickets": 0,
+        "ccd_tickets": 0,
+        "organization_subscriptions": 0,
+        "requested_tickets": 0,
+    }})))
 }

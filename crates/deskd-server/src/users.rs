@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/users/create_or_update", post(create_or_update))
         .route("/api/v2/users/me", get(me))
         .route("/api/v2/users/{id}", get(show).put(update).delete(destroy))
+        .route("/api/v2/users/{id}/merge", axum::routing::put(merge))
 }
 
 /// Runs one upsert of `input` in `mode` and answers with the user: 201 + `Location` when
@@ -221,4 +222,42 @@ fn anonymous_user() -> serde_json::Value {
         "photo": null, "locale_id": deskd_model::user::DEFAULT_LOCALE_ID, "locale": deskd_model::user::DEFAULT_LOCALE,
         "organization_id": null, "role": "end-user", "verified": false, "authenticity_token": crate::auth::new_secret(),
     })
+}
+
+/// `PUT /api/v2/users/{id}/merge` `{"user": {"id": TARGET}}`: the end user `{id}` is merged into
+/// the end user TARGET (its identities, tags and organization move there) and soft-deleted;
+/// 200 with the target. Admins and agents; only end users merge, never into themselves.
+async fn merge(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let source = path_id(&id)?;
+    let user = require_object(&body, "user")?;
+    let target = match user.get("id") {
+        None | Some(serde_json::Value::Null) => {
+            return Err(ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: user.id",
+            ));
+        }
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(_) => None,
+    }
+    .filter(|t| *t > 0)
+    .ok_or_else(|| ApiError::bad_request("InvalidParameter", "user.id must be a user id"))?;
+    let actor = caller.actor();
+    let now = deskd_model::time::now();
+    let merged = app
+        .store
+        .write(move |conn| {
+            Box::pin(async move {
+                deskd_store::merge::merge_users(conn, source, target, actor, now).await
+            })
+        })
+        .await??;
+    Ok(ok(&json!({ "user": merged.to_wire(&base) })))
 }

@@ -142,7 +142,7 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
         return Ok(());
     }
     let items: Vec<Value> =
-        serde_json::from_str(&payload).map_err(|e| crate::ApiError::Internal(e.to_string()))?;
+        serde_json::from_str(&payload).map_err(|e| crate::ApiError::internal(e))?;
     let job_run = Running {
         id: job.id.clone(),
         owner: owner.to_owned(),

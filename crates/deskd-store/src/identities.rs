@@ -87,23 +87,10 @@ pub async fn apply(
         Some(n) => Some(crate::users::insert_identity(conn, user_id, n, now).await?),
         None => None,
     };
-    if plan.user_email.is_some()
-        || plan.user_verified.is_some()
-        || plan.insert.is_some()
-        || plan.delete.is_some()
-        || !plan.update.is_empty()
-    {
-        let current = facts.user.as_ref();
-        let email = plan
-            .user_email
-            .clone()
-            .unwrap_or_else(|| current.and_then(|u| u.email.clone()));
-        let verified = plan
-            .user_verified
-            .unwrap_or_else(|| current.is_some_and(|u| u.verified));
+    if plan.changed {
         sqlx::query("UPDATE users SET email = $1, verified = $2, updated_at = $3 WHERE id = $4")
-            .bind(email)
-            .bind(b(verified))
+            .bind(plan.user_email.clone())
+            .bind(b(plan.user_verified))
             .bind(now)
             .bind(user_id)
             .execute(&mut *conn)

@@ -461,3 +461,39 @@ pub async fn of_user(
     .map(rows::organization)
     .collect()
 }
+
+/// For the time-based export: organizations changed at or after `start` and at or before
+/// `until`, in (updated_at, id) order; at most `limit` rows.
+pub async fn changed_in_window(
+    conn: &mut AnyConnection,
+    start: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE updated_at >= $1 AND updated_at <= $2 ORDER BY updated_at, id LIMIT $3",
+        rows::ORGANIZATION_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(start).bind(until).bind(limit))
+        .await?
+        .iter()
+        .map(rows::organization)
+        .collect()
+}
+
+/// Every organization changed at exactly `at` with an id above `after_id`, in id order.
+pub async fn changed_at(
+    conn: &mut AnyConnection,
+    at: i64,
+    after_id: i64,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE updated_at = $1 AND id > $2 ORDER BY id",
+        rows::ORGANIZATION_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(at).bind(after_id))
+        .await?
+        .iter()
+        .map(rows::organization)
+        .collect()
+}

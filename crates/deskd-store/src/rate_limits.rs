@@ -54,3 +54,23 @@ pub async fn peek(conn: &mut AnyConnection, key: &str) -> Result<Option<i64>, St
     .await?;
     row.map(|r| int(&r, "tat_ms")).transpose()
 }
+
+/// Gives back one request taken from `key` (its arrival time moves back by `interval_ms`, never
+/// before `now_ms`): for an attempt that was counted up front and turned out not to need counting.
+pub async fn refund(
+    conn: &mut AnyConnection,
+    key: &str,
+    now_ms: i64,
+    interval_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE rate_limits SET tat_ms = CASE WHEN tat_ms - $2 > $3 THEN tat_ms - $2 ELSE $3 END \
+         WHERE key = $1",
+    )
+    .bind(key.to_owned())
+    .bind(interval_ms)
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

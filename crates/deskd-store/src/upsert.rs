@@ -74,8 +74,8 @@ struct Working {
     reduces_access: bool,
     /// The account owner, whom nobody can demote or suspend.
     owner: Option<i64>,
-    /// The normalised external_id each existing user had when the batch began.
-    stored_external_ids: HashMap<i64, String>,
+    /// Each existing user as read (under its lock) when the batch began.
+    stored: HashMap<i64, UserRecord>,
     /// Users (batch-local ids for new ones) whose input set their organization, which replaces
     /// their memberships, in order of first mention.
     organization_set: Vec<i64>,
@@ -148,7 +148,12 @@ async fn gather(
         }
     }
     let mut w = Working::default();
-    let mut locked: HashSet<i64> = HashSet::new();
+    // One statement finds and locks the users named; the loop below then reads the facts and
+    // only has more to lock when a key changed hands in between.
+    let mut locked: HashSet<i64> = users::lock_named(conn, &ids, &external_ids, &keys)
+        .await?
+        .into_iter()
+        .collect();
     for round in 1.. {
         w.owners = users::identity_owners(conn, &keys)
             .await?
@@ -179,9 +184,7 @@ async fn gather(
     ids.extend(w.owners.values().copied());
     ids.extend(w.external_ids.values().copied());
     for (user, identities) in users::load_many_with_identities(conn, &ids).await? {
-        if let Some(ext) = &user.external_id {
-            w.stored_external_ids.insert(user.id, normalize(ext));
-        }
+        w.stored.insert(user.id, user.clone());
         w.users.insert(user.id, (user, identities));
     }
     w.organizations = organizations::existing_ids(conn, &org_ids).await?;
@@ -362,17 +365,22 @@ async fn write(
                 .users
                 .get(id)
                 .and_then(|(u, _)| u.external_id.as_deref().map(normalize));
-            w.stored_external_ids
+            w.stored
                 .get(id)
-                .is_some_and(|old| Some(old) != now_ext.as_ref())
+                .and_then(|u| u.external_id.as_deref().map(normalize))
+                .is_some_and(|old| Some(old) != now_ext)
         })
         .collect();
     users::release_external_ids(conn, &releasing).await?;
     for id in &w.dirty_users {
-        if let Some((u, _)) = w.users.get(id) {
+        if let (Some((u, _)), Some(old)) = (w.users.get(id), w.stored.get(id)) {
             let mut u = u.clone();
             org_of(&real, &mut u);
-            users::update(conn, &u).await?;
+            let mut old = old.clone();
+            if releasing.contains(id) {
+                old.external_id = None;
+            }
+            users::update(conn, &old, &u).await?;
         }
     }
     users::insert_many(conn, &new_rows).await?;

@@ -17,6 +17,9 @@ pub struct UserFilter {
     pub external_id: Option<String>,
     pub organization_id: Option<i64>,
     pub terms: Vec<Term>,
+    /// Names starting with this (case-insensitive), of users without a foreign identity: the
+    /// autocomplete.
+    pub name_prefix: Option<String>,
 }
 
 /// A value bound to the WHERE clause being built.
@@ -49,6 +52,21 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
             p.one()
         ));
         args.push(Arg::Int(org));
+    }
+    if let Some(prefix) = &filter.name_prefix {
+        let escaped: String = prefix
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        parts.push(format!(
+            "lower(name) LIKE {} ESCAPE '\\' AND id NOT IN (SELECT user_id FROM identities WHERE type = 'foreign')",
+            p.one()
+        ));
+        args.push(Arg::Text(format!("{escaped}%")));
     }
     for term in &filter.terms {
         match term {
@@ -321,4 +339,41 @@ pub async fn changed_since(
         }
     };
     q.iter().map(rows::user).collect()
+}
+
+/// For the time-based export: users changed at or after `start` and at or before `until` (Unix
+/// seconds), in (updated_at, id) order, deleted users included; at most `limit` rows.
+pub async fn changed_in_window(
+    conn: &mut AnyConnection,
+    start: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE updated_at >= $1 AND updated_at <= $2 ORDER BY updated_at, id LIMIT $3",
+        rows::USER_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(start).bind(until).bind(limit))
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
+}
+
+/// Every user changed at exactly `at` with an id above `after_id`, in id order: the rest of a
+/// second that a time-based export page must not split.
+pub async fn changed_at(
+    conn: &mut AnyConnection,
+    at: i64,
+    after_id: i64,
+) -> Result<Vec<UserRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM users WHERE updated_at = $1 AND id > $2 ORDER BY id",
+        rows::USER_COLUMNS
+    );
+    all(conn, sqlx::query(&sql).bind(at).bind(after_id))
+        .await?
+        .iter()
+        .map(rows::user)
+        .collect()
 }

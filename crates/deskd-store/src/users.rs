@@ -42,35 +42,60 @@ const WRITE_COLUMNS: [&str; 28] = [
     "updated_at",
 ];
 
-fn bind_user<'q>(q: Q<'q>, u: &UserRecord) -> Q<'q> {
-    q.bind(u.name.clone())
-        .bind(u.email.clone())
-        .bind(u.external_id.clone())
-        .bind(u.external_id.as_deref().map(deskd_model::text::normalize))
-        .bind(u.role.as_str())
-        .bind(u.custom_role_id)
-        .bind(u.organization_id)
-        .bind(u.default_group_id)
-        .bind(u.time_zone.clone())
-        .bind(u.locale.clone())
-        .bind(u.locale_id)
-        .bind(u.phone.clone())
-        .bind(u.shared_phone_number.map(b))
-        .bind(u.alias.clone())
-        .bind(u.details.clone())
-        .bind(u.notes.clone())
-        .bind(u.signature.clone())
-        .bind(u.remote_photo_url.clone())
-        .bind(u.ticket_restriction.clone())
-        .bind(json(&u.tags))
-        .bind(json(&u.user_fields))
-        .bind(b(u.moderator))
-        .bind(b(u.only_private_comments))
-        .bind(b(u.suspended))
-        .bind(b(u.verified))
-        .bind(b(u.active))
-        .bind(u.created_at)
-        .bind(u.updated_at)
+/// One column's value, as bound.
+#[derive(Clone, PartialEq)]
+enum Val {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// The values of [`WRITE_COLUMNS`] for `u`, in order.
+fn values(u: &UserRecord) -> [Val; 28] {
+    use Val::{Int, Text};
+    [
+        Text(Some(u.name.clone())),
+        Text(u.email.clone()),
+        Text(u.external_id.clone()),
+        Text(u.external_id.as_deref().map(deskd_model::text::normalize)),
+        Text(Some(u.role.as_str().to_owned())),
+        Int(u.custom_role_id),
+        Int(u.organization_id),
+        Int(u.default_group_id),
+        Text(Some(u.time_zone.clone())),
+        Text(Some(u.locale.clone())),
+        Int(Some(u.locale_id)),
+        Text(u.phone.clone()),
+        Int(u.shared_phone_number.map(b)),
+        Text(u.alias.clone()),
+        Text(u.details.clone()),
+        Text(u.notes.clone()),
+        Text(u.signature.clone()),
+        Text(u.remote_photo_url.clone()),
+        Text(u.ticket_restriction.clone()),
+        Text(Some(json(&u.tags))),
+        Text(Some(json(&u.user_fields))),
+        Int(Some(b(u.moderator))),
+        Int(Some(b(u.only_private_comments))),
+        Int(Some(b(u.suspended))),
+        Int(Some(b(u.verified))),
+        Int(Some(b(u.active))),
+        Int(Some(u.created_at)),
+        Int(Some(u.updated_at)),
+    ]
+}
+
+fn bind_val<'q>(q: Q<'q>, v: Val) -> Q<'q> {
+    match v {
+        Val::Text(t) => q.bind(t),
+        Val::Int(i) => q.bind(i),
+    }
+}
+
+fn bind_user<'q>(mut q: Q<'q>, u: &UserRecord) -> Q<'q> {
+    for v in values(u) {
+        q = bind_val(q, v);
+    }
+    q
 }
 
 fn insert_sql() -> &'static str {
@@ -85,22 +110,6 @@ fn insert_sql() -> &'static str {
     })
 }
 
-fn update_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let sets: Vec<String> = WRITE_COLUMNS
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = ${}", i + 1))
-            .collect();
-        format!(
-            "UPDATE users SET {} WHERE id = ${}",
-            sets.join(", "),
-            WRITE_COLUMNS.len() + 1
-        )
-    })
-}
-
 /// Inserts a user and returns its new id.
 pub async fn insert(conn: &mut AnyConnection, u: &UserRecord) -> Result<i64, StoreError> {
     let row = first(conn, bind_user(sqlx::query(insert_sql()), u)).await?;
@@ -109,12 +118,38 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRecord) -> Result<i64, Sto
         .ok_or_else(|| StoreError::Corrupt("insert returned no id".into()))
 }
 
-/// Writes every column of an existing user.
-pub async fn update(conn: &mut AnyConnection, u: &UserRecord) -> Result<(), StoreError> {
-    bind_user(sqlx::query(update_sql()), u)
-        .bind(u.id)
-        .execute(conn)
-        .await?;
+/// Writes the columns of a user that differ between `old` (as read, under the user's lock) and
+/// `new`: a write never rewrites what it did not change.
+pub async fn update(
+    conn: &mut AnyConnection,
+    old: &UserRecord,
+    new: &UserRecord,
+) -> Result<(), StoreError> {
+    let changed: Vec<(usize, Val)> = values(old)
+        .into_iter()
+        .zip(values(new))
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, (_, b))| (i, b))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let sets: Vec<String> = changed
+        .iter()
+        .enumerate()
+        .map(|(n, (i, _))| format!("{} = ${}", WRITE_COLUMNS[*i], n + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = ${}",
+        sets.join(", "),
+        changed.len() + 1
+    );
+    let mut q = sqlx::query(&sql);
+    for (_, v) in changed {
+        q = bind_val(q, v);
+    }
+    q.bind(new.id).execute(conn).await?;
     Ok(())
 }
 
@@ -137,6 +172,69 @@ pub async fn lock(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreErro
         all(conn, q).await?;
     }
     Ok(())
+}
+
+/// On PostgreSQL, finds and locks in one statement the users a batch names: by id, by
+/// normalised external id, or by identity. Returns the ids locked (empty on SQLite, whose single
+/// writer already serializes). The caller reads its facts afterwards and locks any user that
+/// changed hands in between (see `upsert::gather`).
+pub async fn lock_named(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    external_ids: &[String],
+    keys: &[IdentityKey],
+) -> Result<Vec<i64>, StoreError> {
+    if conn.backend_name() != <sqlx::Postgres as sqlx::Database>::NAME
+        || (ids.is_empty() && external_ids.is_empty() && keys.is_empty())
+    {
+        return Ok(Vec::new());
+    }
+    let mut p = Params::new(conn);
+    let mut branches: Vec<String> = Vec::new();
+    if !ids.is_empty() {
+        branches.push(format!(
+            "SELECT id FROM users WHERE id IN ({})",
+            p.list(ids.len())
+        ));
+    }
+    if !external_ids.is_empty() {
+        branches.push(format!(
+            "SELECT id FROM users WHERE external_id_norm IN ({})",
+            p.list(external_ids.len())
+        ));
+    }
+    let mut by_kind: Vec<(&str, Vec<&str>)> = Vec::new();
+    for k in keys {
+        match by_kind.iter_mut().find(|(kind, _)| *kind == k.kind) {
+            Some((_, values)) => values.push(&k.value_norm),
+            None => by_kind.push((&k.kind, vec![&k.value_norm])),
+        }
+    }
+    for (_, values) in &by_kind {
+        branches.push(format!(
+            "SELECT user_id FROM identities WHERE type = {} AND value_norm IN ({})",
+            p.one(),
+            p.list(values.len())
+        ));
+    }
+    let sql = format!(
+        "SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE",
+        branches.join(" UNION ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    for e in external_ids {
+        q = q.bind(e.clone());
+    }
+    for (kind, values) in by_kind {
+        q = q.bind(kind.to_owned());
+        for v in values {
+            q = q.bind(v.to_owned());
+        }
+    }
+    all(conn, q).await?.iter().map(|r| int(r, "id")).collect()
 }
 
 /// Clears the external ids of `ids`, before a batch hands them to other users.

@@ -89,9 +89,21 @@ struct ServeArgs {
     /// create_or_update and PUT /users/{id} requests a minute per user profile, or `off`.
     #[arg(long, env = "DESKD_PROFILE_RATE_LIMIT", default_value = "5", value_parser = limit)]
     profile_rate_limit: Limit,
-    /// Failed logins for one email in 5 minutes before further tries get 429, or `off`.
+    /// Failed password logins for one email from one client address in 5 minutes before further
+    /// password tries from there get 429, or `off`.
     #[arg(long, env = "DESKD_AUTH_FAILURE_LIMIT", default_value = "10", value_parser = limit)]
     auth_failure_limit: Limit,
+    /// Incremental export requests a minute for the account, or `off` (Zendesk: 10).
+    #[arg(long, env = "DESKD_INCREMENTAL_RATE_LIMIT", default_value = "10", value_parser = limit)]
+    incremental_rate_limit: Limit,
+    /// Unauthenticated and failed-auth API requests a minute per client address, or `off`; they
+    /// never spend the account budget.
+    #[arg(long, env = "DESKD_ANONYMOUS_RATE_LIMIT", default_value = "100", value_parser = limit)]
+    anonymous_rate_limit: Limit,
+    /// Password verifications (argon2id, 19 MiB each) computed at once; a password login that
+    /// finds them all busy for 500 ms is answered 429.
+    #[arg(long, env = "DESKD_PASSWORD_VERIFICATIONS", default_value_t = 4)]
+    password_verifications: usize,
     /// Whether bulk user imports (create_many, create_or_update_many) are on until an admin sets
     /// `settings.deskd.bulk_user_import` through `PUT /api/v2/account/settings`.
     #[arg(long, env = "DESKD_BULK_IMPORT", value_enum, default_value = "on")]
@@ -106,6 +118,24 @@ struct ServeArgs {
     /// Hours job statuses are kept.
     #[arg(long, env = "DESKD_JOB_RETENTION_HOURS", default_value_t = 24)]
     job_retention_hours: u64,
+    /// Seconds a client has to send a request's headers (from connecting, or on a kept-alive
+    /// connection from the request's first byte); slower clients are disconnected.
+    #[arg(long, env = "DESKD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds from a request's headers to its response, the body upload included; then 408.
+    #[arg(long, env = "DESKD_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit idle between requests before it is closed.
+    #[arg(long, env = "DESKD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    idle_timeout_secs: u64,
+    /// Open client connections at most (fewer when `ulimit -n` leaves no room for them beside
+    /// deskd's own descriptors); further clients wait in the listen backlog.
+    #[arg(long, env = "DESKD_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// On SIGTERM or SIGINT, seconds requests in flight get to finish; then deskd closes the
+    /// connections still open and exits 0.
+    #[arg(long, env = "DESKD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
     /// Email of the first admin, created when the database has no admin.
     #[arg(long, env = "DESKD_ADMIN_EMAIL", hide_env_values = true)]
     admin_email: Option<String>,
@@ -204,14 +234,24 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         account_rate_limit: args.account_rate_limit.0,
         profile_rate_limit: args.profile_rate_limit.0,
         auth_failure_limit: args.auth_failure_limit.0,
+        incremental_rate_limit: args.incremental_rate_limit.0,
+        anonymous_rate_limit: args.anonymous_rate_limit.0,
+        password_verifications: args.password_verifications.max(1),
+        password_wait: std::time::Duration::from_millis(500),
         bulk_import_default: args.bulk_import == OnOff::On,
         job_workers: args.job_workers.max(1),
         job_lease: std::time::Duration::from_secs(args.job_lease_secs.max(1)),
         job_retention: std::time::Duration::from_secs(args.job_retention_hours * 3600),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+        max_connections: args.max_connections.max(1),
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
     };
+    let grace = args.shutdown_grace_secs;
     let state = AppState::new(store, config, local);
     println!("deskd listening on http://{local}");
-    deskd_server::run(state, listener, shutdown_signal())
+    deskd_server::run(state, listener, shutdown_signal(grace))
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("deskd stopped");
@@ -274,7 +314,7 @@ async fn token(database: &str, action: TokenAction) -> Result<(), String> {
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+async fn shutdown_signal(grace_secs: u64) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -293,7 +333,10 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!(
+        grace_secs,
+        "shutting down: finishing in-flight requests (connections still open after the grace are closed)"
+    );
 }
 
 /// A database URL without its password, for messages.

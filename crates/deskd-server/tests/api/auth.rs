@@ -32,6 +32,10 @@ async fn missing_and_bad_credentials_are_401(app: TestApp) {
         Auth::Raw("Basic ".into()),
         Auth::Raw("Digest abc".into()),
         Auth::Raw(format!("Basic {}", "QUFB".repeat(2000))),
+        // A NUL or another control character in the email (PostgreSQL refuses NUL in text).
+        Auth::Password(format!("admin\0{ADMIN_EMAIL}"), "wrong password".into()),
+        Auth::Token(format!("{ADMIN_EMAIL}\0"), ADMIN_TOKEN.into()),
+        Auth::Password(format!("{ADMIN_EMAIL}\n"), "x".into()),
     ] {
         let r = app.post_as(&auth, PATH, body()).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{auth:?}: {}", r.text);

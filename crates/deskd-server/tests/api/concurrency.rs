@@ -56,6 +56,7 @@ async fn fifty_concurrent_upserts_of_one_new_email_make_one_user(app: TestApp) {
             .await,
         1
     );
+    crate::write_races::check_invariants(&app).await;
 }
 
 async fn concurrent_upserts_of_one_external_id_make_one_user(app: TestApp) {
@@ -72,4 +73,5 @@ async fn concurrent_upserts_of_one_external_id_make_one_user(app: TestApp) {
         1
     );
     assert_eq!(app.count_users().await, 2);
+    crate::write_races::check_invariants(&app).await;
 }

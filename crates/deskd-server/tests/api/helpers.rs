@@ -8,9 +8,22 @@ use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
-/// Runs each named scenario `async fn name(app: TestApp)` on both backends.
+/// Runs each named scenario `async fn name(app: TestApp)` on both backends; with
+/// `config = f;` first, on servers started with the `Config` that `fn f() -> Config` returns.
 #[macro_export]
 macro_rules! on_both_backends {
+    (config = $config:ident; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, super::$config()).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, super::$config()).await).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

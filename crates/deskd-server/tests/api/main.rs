@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod anonymous_budget;
 mod auth;
 mod bad_input;
 mod bulk;
@@ -13,13 +14,21 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod identities;
+mod incremental_time;
+mod keep_alive;
+mod lockout;
+mod login_floods;
 mod memberships;
 mod openapi;
 mod organization_bulk;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
+mod scopes;
 mod server;
+mod tags;
+mod timeouts;
+mod users_rest;
 mod users_surface;
 mod write_path;
 mod write_races;

@@ -114,7 +114,7 @@ async fn failed_logins_are_throttled_per_email() {
     let app = TestApp::spawn_with(Backend::Sqlite, limited(1000)).await;
     app.make_user("Bystander", "bystander@example.org", "agent")
         .await;
-    let wrong = Auth::Token(ADMIN_EMAIL.into(), "wrong".into());
+    let wrong = Auth::Password(ADMIN_EMAIL.into(), "wrong".into());
     for _ in 0..3 {
         assert_eq!(
             app.get_as(&wrong, "/api/v2/users/me").await.status,
@@ -124,7 +124,8 @@ async fn failed_logins_are_throttled_per_email() {
     let r = app.get_as(&wrong, "/api/v2/users/me").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.header("retry-after").is_some());
-    // Even the right secret waits now; another user is unaffected.
+    // Even the right password waits now, from this address; the API token does not, and another
+    // user is unaffected.
     assert_eq!(
         app.get_as(
             &Auth::Password(ADMIN_EMAIL.into(), crate::helpers::ADMIN_PASSWORD.into()),
@@ -133,6 +134,10 @@ async fn failed_logins_are_throttled_per_email() {
         .await
         .status,
         StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        app.get_as(&Auth::admin(), "/api/v2/users/me").await.status,
+        StatusCode::OK
     );
     assert_eq!(
         app.get_as(&Auth::as_user("bystander@example.org"), "/api/v2/users/me")

@@ -1,8 +1,12 @@
 //! Every route × {anonymous, end user, agent, admin} against the committed table
-//! `role_matrix.tsv`; and no agent can raise anyone to agent or admin, single or bulk.
+//! `role_matrix.tsv`; every route × the OAuth scopes of an admin's bearer token, from the server's
+//! own scope table (`deskd_server::scopes::ROUTES`); and no agent can raise anyone to agent or
+//! admin, single or bulk.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use deskd_server::scopes::{ROUTES, Reach, Scopes};
 
 use crate::bulk::wait_for;
 use crate::helpers::{Auth, Backend, TestApp};
@@ -59,14 +63,17 @@ fn fill(text: &str, f: &Fixture, n: usize) -> String {
         .replace("{n}", &n.to_string())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_for_every_role() {
-    let table = include_str!("role_matrix.tsv");
-    let rows: Vec<Vec<&str>> = table
+fn matrix_rows() -> Vec<Vec<&'static str>> {
+    include_str!("role_matrix.tsv")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| l.split('\t').collect())
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_for_every_role() {
+    let rows = matrix_rows();
     let roles = [
         ("anonymous", Auth::None),
         ("end-user", Auth::as_user("end@example.org")),
@@ -95,6 +102,95 @@ async fn every_route_for_every_role() {
             if r.status.as_u16() != expected {
                 mismatches.push(format!(
                     "{role:9} {method} {path}: expected {expected}, got {} {}",
+                    r.status.as_u16(),
+                    &r.text[..r.text.len().min(120)]
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
+}
+
+/// The scope table's row for a concrete path: the pattern whose segments match, static segments
+/// before parameters (as the router prefers them).
+fn reach_of(method: &str, path: &str) -> Reach {
+    let path = path.split('?').next().unwrap_or_default();
+    let segs: Vec<&str> = path.split('/').collect();
+    let mut best: Option<(usize, Reach)> = None;
+    for (m, pattern, reach) in ROUTES {
+        let pat: Vec<&str> = pattern.split('/').collect();
+        if *m != method || pat.len() != segs.len() {
+            continue;
+        }
+        let mut statics = 0;
+        let fits = pat.iter().zip(&segs).all(|(p, s)| {
+            if p.starts_with('{') {
+                true
+            } else {
+                statics += 1;
+                p == s
+            }
+        });
+        if fits && best.is_none_or(|(n, _)| statics > n) {
+            best = Some((statics, *reach));
+        }
+    }
+    best.map_or(Reach::Broad, |(_, r)| r)
+}
+
+/// Every row of `role_matrix.tsv`, sent by the admin with bearer tokens of each scope set: a
+/// scope that reaches the route (by `scopes::ROUTES`) answers what the admin column says, any
+/// other answers 403 naming the missing scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_for_every_scope() {
+    let rows = matrix_rows();
+    let scope_sets: [&[&str]; 9] = [
+        &["read"],
+        &["write"],
+        &["read", "write"],
+        &["users:read"],
+        &["users:write"],
+        &["users"],
+        &["organizations:read"],
+        &["organizations:write"],
+        &["users:read", "organizations:write"],
+    ];
+    let mut mismatches = Vec::new();
+    for scopes in scope_sets {
+        let app = TestApp::spawn(Backend::Sqlite).await;
+        let f = fixture(&app).await;
+        let t = app
+            .post("/api/v2/oauth/tokens", json!({"token": {"scopes": scopes}}))
+            .await;
+        assert_eq!(t.status, StatusCode::CREATED, "{scopes:?}: {}", t.text);
+        let auth = Auth::Bearer(t.body["token"]["full_token"].as_str().unwrap().to_owned());
+        let granted = Scopes::from_list(scopes);
+        for (n, row) in rows.iter().enumerate() {
+            let [method, path, body, ..] = row[..] else {
+                panic!("bad row {row:?}")
+            };
+            let write = method != "GET";
+            let allowed = granted.allow(reach_of(method, path), write);
+            let expected: u16 = if allowed {
+                row[6].parse().unwrap()
+            } else {
+                403
+            };
+            let body = (body != "-").then(|| fill(body, &f, n).into_bytes());
+            let r = app
+                .send(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &fill(path, &f, n),
+                    &auth,
+                    body,
+                )
+                .await;
+            let refused_for_scope = r.body["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("You are missing the following required scopes"));
+            if r.status.as_u16() != expected || (!allowed && !refused_for_scope) {
+                mismatches.push(format!(
+                    "{scopes:?} {method} {path}: expected {expected}, got {} {}",
                     r.status.as_u16(),
                     &r.text[..r.text.len().min(120)]
                 ));
