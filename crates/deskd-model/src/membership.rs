@@ -281,6 +281,38 @@ pub fn replace(
     plan
 }
 
+/// Merging a user into `target_id`: the target joins each of the source's organizations it is
+/// not in; the target's default is `target_default` afterwards (the merge plan keeps the
+/// target's organization, or takes the source's when the target had none). The source's
+/// memberships are removed separately.
+pub fn absorb(
+    target_id: i64,
+    target: &[MembershipRecord],
+    source: &[MembershipRecord],
+    target_default: Option<i64>,
+    now: i64,
+) -> Plan {
+    let has_default = current_default(target).is_some();
+    let mut plan = Plan::default();
+    for m in source {
+        if target
+            .iter()
+            .any(|t| t.organization_id == m.organization_id)
+        {
+            continue;
+        }
+        plan.insert.push(MembershipRecord {
+            id: 0,
+            user_id: target_id,
+            default: !has_default && target_default == Some(m.organization_id),
+            created_at: now,
+            updated_at: now,
+            ..m.clone()
+        });
+    }
+    plan
+}
+
 /// A user's memberships as Zendesk lists them: the default first, then by organization name.
 pub fn sort_for_user(list: &mut [MembershipRecord]) {
     list.sort_by(|a, b| {
@@ -401,6 +433,19 @@ mod tests {
         let p = replace(7, &existing, None, false, 5);
         assert_eq!(p.delete, [1, 2]);
         assert!(p.insert.is_empty());
+    }
+
+    #[test]
+    fn merging_brings_the_sources_organizations() {
+        let target = vec![m(5, 50, true)];
+        let source = vec![m(1, 10, true), m(2, 50, false), m(3, 30, false)];
+        let p = absorb(9, &target, &source, Some(50), 4);
+        let orgs: Vec<i64> = p.insert.iter().map(|m| m.organization_id).collect();
+        assert_eq!(orgs, [10, 30]);
+        assert!(p.insert.iter().all(|m| !m.default && m.user_id == 9));
+        let p = absorb(9, &[], &source, Some(10), 4);
+        assert!(p.insert[0].default);
+        assert_eq!(p.insert.len(), 3);
     }
 
     #[test]

@@ -18,6 +18,7 @@ on_both_backends!(
     membership_permissions_by_role,
     membership_jobs_create_many_and_destroy_many,
     concurrent_membership_writes_keep_one_default,
+    merging_users_moves_memberships,
 );
 
 const MS: &str = "/api/v2/organization_memberships";
@@ -769,4 +770,63 @@ async fn concurrent_membership_writes_keep_one_default(app: TestApp) {
         .await,
         1
     );
+}
+
+/// `PUT /users/{id}/merge`: the source's memberships move to the target (its default stays).
+async fn merging_users_moves_memberships(app: TestApp) {
+    let (a, b, c) = (
+        org(&app, "A").await,
+        org(&app, "B").await,
+        org(&app, "C").await,
+    );
+    let source = app
+        .upsert(json!({"name": "Src", "email": "src@example.org", "organization_id": a}))
+        .await
+        .body["user"]["id"]
+        .as_i64()
+        .unwrap();
+    join(&app, source, b).await;
+    let target = app
+        .upsert(json!({"name": "Dst", "email": "dst@example.org", "organization_id": c}))
+        .await
+        .body["user"]["id"]
+        .as_i64()
+        .unwrap();
+    join(&app, target, b).await;
+    let r = app
+        .put(
+            &format!("/api/v2/users/{source}/merge"),
+            json!({"user": {"id": target}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(user_org(&app, target).await, c);
+    assert_eq!(
+        memberships_of(&app, target).await,
+        [(c, true), (a, false), (b, false)]
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM organization_memberships WHERE user_id = {source}"
+        ))
+        .await,
+        0
+    );
+    // A target without an organization takes the source's default.
+    let s2 = app
+        .upsert(json!({"name": "Src2", "email": "src2@example.org", "organization_id": b}))
+        .await
+        .body["user"]["id"]
+        .as_i64()
+        .unwrap();
+    let t2 = app.make_user("Dst2", "dst2@example.org", "end-user").await;
+    let r = app
+        .put(
+            &format!("/api/v2/users/{s2}/merge"),
+            json!({"user": {"id": t2}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(user_org(&app, t2).await, b);
+    assert_eq!(memberships_of(&app, t2).await, [(b, true)]);
 }
