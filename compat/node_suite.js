@@ -96,6 +96,8 @@ const tests = {
     const gone = await client.jobstatuses.watch(deleteJob.id, 100, 100);
     const goneStatus = gone.result ?? gone.job_status ?? gone;
     assert.ok(goneStatus.results.every((r) => r.status === 'Deleted'));
+  },
+
   async userTagsAndMerge() {
     const u = (await client.users.createOrUpdate({ user: { name: 'Node Tags', email: mail('tags') } })).result;
     const set = await client.users.setTags(u.id, { tags: ['a', 'b'] });
