@@ -67,6 +67,37 @@ const tests = {
     assert.equal((await client.organizations.show(org.id)).result.name, `Node Org ${DESKD_TAG}`);
   },
 
+  async organizationsInBulkAndMemberships() {
+    const organizations = [0, 1].map((i) => ({ name: `Node Bulk Org ${DESKD_TAG} ${i}` }));
+    const submitted = await client.organizations.createMany({ organizations });
+    const job = (submitted.result ?? submitted).job_status;
+    assert.equal(job.job_type, 'Bulk Create Organization');
+    const done = await client.jobstatuses.watch(job.id, 100, 100);
+    const status = done.result ?? done.job_status ?? done;
+    assert.equal(status.status, 'completed');
+    const [a, b] = status.results.map((r) => r.id);
+    assert.ok(a && b);
+    const u = (await client.users.createOrUpdate({ user: { name: 'Node Member', email: mail('member'), organization_id: a } })).result;
+    // node-zendesk wraps the object in organization_membership itself.
+    const created = await client.organizationmemberships.create({ user_id: u.id, organization_id: b });
+    const m = created.result;
+    assert.equal(m.organization_id, b);
+    assert.equal(m.default, null);
+    const mine = await client.organizationmemberships.listByUser(u.id);
+    assert.deepEqual(mine.map((x) => x.organization_id), [a, b]);
+    await client.organizationmemberships.makeDefault(u.id, m.id);
+    assert.equal((await client.users.show(u.id)).result.organization_id, b);
+    const inB = await client.organizationmemberships.listByOrganization(b);
+    assert.deepEqual(inB.map((x) => x.user_id), [u.id]);
+    await client.organizationmemberships.delete(m.id);
+    assert.equal((await client.users.show(u.id)).result.organization_id, a);
+    const deleting = await client.organizations.bulkDelete([a, b]);
+    const deleteJob = (deleting.result ?? deleting).job_status;
+    const gone = await client.jobstatuses.watch(deleteJob.id, 100, 100);
+    const goneStatus = gone.result ?? gone.job_status ?? gone;
+    assert.ok(goneStatus.results.every((r) => r.status === 'Deleted'));
+  },
+
   async userTagsAndMerge() {
     const u = (await client.users.createOrUpdate({ user: { name: 'Node Tags', email: mail('tags') } })).result;
     const set = await client.users.setTags(u.id, { tags: ['a', 'b'] });

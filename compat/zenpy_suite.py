@@ -8,7 +8,7 @@ import time
 import traceback
 
 from zenpy import Zenpy
-from zenpy.lib.api_objects import Identity, Organization, User
+from zenpy.lib.api_objects import Identity, Organization, OrganizationMembership, User
 
 EMAIL, TOKEN, TAG = os.environ["DESKD_EMAIL"], os.environ["DESKD_TOKEN"], os.environ["DESKD_TAG"]
 # ZENPY_FORCE_NETLOC / ZENPY_FORCE_SCHEME point the client at deskd.
@@ -83,6 +83,35 @@ def test_organizations():
     assert u.organization_id == org.id
     members = list(zd.organizations.users(org))
     assert [m.id for m in members] == [u.id]
+
+
+def test_organizations_in_bulk():
+    orgs = [Organization(name=f"Zen Bulk Org {TAG} {i}", external_id=f"zen-org-{TAG}-{i}") for i in range(3)]
+    done = wait_job(zd.organizations.create(orgs).id)
+    assert done.status == "completed", done.status
+    ids = [r.id for r in done.results]
+    assert len(ids) == 3 and all(ids), ids
+    assert sorted(o.id for o in zd.organizations(ids=ids)) == sorted(ids)
+    done = wait_job(zd.organizations.update([Organization(id=i, notes="bulk") for i in ids]).id)
+    assert all(r.success for r in done.results), [r.status for r in done.results]
+    assert zd.organizations(id=ids[0]).notes == "bulk"
+    done = wait_job(zd.organizations.delete([Organization(id=i) for i in ids]).id)
+    assert [r.status for r in done.results] == ["Deleted"] * 3, [r.status for r in done.results]
+
+
+def test_organization_memberships():
+    a = zd.organizations.create(Organization(name=f"Zen Mem A {TAG}"))
+    b = zd.organizations.create(Organization(name=f"Zen Mem B {TAG}"))
+    u = zd.users.create_or_update(User(name="Zen Multi", email=mail("multi"), organization_id=a.id))
+    m = zd.organization_memberships.create(OrganizationMembership(user_id=u.id, organization_id=b.id))
+    assert m.id and m.organization_id == b.id and not m.default, m
+    listed = [x.organization_id for x in zd.users.organization_memberships(u)]
+    assert listed == [a.id, b.id], listed
+    assert [x.id for x in zd.organizations.users(b)] == [u.id]
+    assert [x.user_id for x in zd.organizations.organization_memberships(b)] == [u.id]
+    zd.organization_memberships.delete(m)
+    assert [x.organization_id for x in zd.users.organization_memberships(u)] == [a.id]
+    assert zd.users(id=u.id).organization_id == a.id
 
 
 def test_pagination_offset_and_cursor():

@@ -13,6 +13,19 @@ pub enum JobKind {
     CreateMany,
     UpdateMany,
     DestroyMany,
+    OrganizationCreateMany,
+    OrganizationUpdateMany,
+    OrganizationDestroyMany,
+    MembershipCreateMany,
+    MembershipDestroyMany,
+}
+
+/// What a job's items are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobSubject {
+    User,
+    Organization,
+    Membership,
 }
 
 impl JobKind {
@@ -22,6 +35,52 @@ impl JobKind {
             JobKind::CreateMany => "create_many",
             JobKind::UpdateMany => "update_many",
             JobKind::DestroyMany => "destroy_many",
+            JobKind::OrganizationCreateMany => "organizations/create_many",
+            JobKind::OrganizationUpdateMany => "organizations/update_many",
+            JobKind::OrganizationDestroyMany => "organizations/destroy_many",
+            JobKind::MembershipCreateMany => "organization_memberships/create_many",
+            JobKind::MembershipDestroyMany => "organization_memberships/destroy_many",
+        }
+    }
+
+    /// What the job works on.
+    pub fn subject(self) -> JobSubject {
+        match self {
+            JobKind::CreateOrUpdateMany
+            | JobKind::CreateMany
+            | JobKind::UpdateMany
+            | JobKind::DestroyMany => JobSubject::User,
+            JobKind::OrganizationCreateMany
+            | JobKind::OrganizationUpdateMany
+            | JobKind::OrganizationDestroyMany => JobSubject::Organization,
+            JobKind::MembershipCreateMany | JobKind::MembershipDestroyMany => {
+                JobSubject::Membership
+            }
+        }
+    }
+
+    /// The `job_type` of the job_status object. Zendesk's reference shows "Bulk Create
+    /// Organization"; the others follow the same pattern.
+    pub fn job_type(self) -> &'static str {
+        match self {
+            JobKind::CreateOrUpdateMany => "Bulk Create Or Update User",
+            JobKind::CreateMany => "Bulk Create User",
+            JobKind::UpdateMany => "Bulk Update User",
+            JobKind::DestroyMany => "Bulk Delete User",
+            JobKind::OrganizationCreateMany => "Bulk Create Organization",
+            JobKind::OrganizationUpdateMany => "Bulk Update Organization",
+            JobKind::OrganizationDestroyMany => "Bulk Delete Organization",
+            JobKind::MembershipCreateMany => "Bulk Create Organization Membership",
+            JobKind::MembershipDestroyMany => "Bulk Delete Organization Membership",
+        }
+    }
+
+    /// The noun of progress messages and not-found details.
+    fn noun(self) -> &'static str {
+        match self.subject() {
+            JobSubject::User => "User",
+            JobSubject::Organization => "Organization",
+            JobSubject::Membership => "Organization Membership",
         }
     }
 
@@ -31,6 +90,11 @@ impl JobKind {
             "create_many" => Some(JobKind::CreateMany),
             "update_many" => Some(JobKind::UpdateMany),
             "destroy_many" => Some(JobKind::DestroyMany),
+            "organizations/create_many" => Some(JobKind::OrganizationCreateMany),
+            "organizations/update_many" => Some(JobKind::OrganizationUpdateMany),
+            "organizations/destroy_many" => Some(JobKind::OrganizationDestroyMany),
+            "organization_memberships/create_many" => Some(JobKind::MembershipCreateMany),
+            "organization_memberships/destroy_many" => Some(JobKind::MembershipDestroyMany),
             _ => None,
         }
     }
@@ -38,19 +102,35 @@ impl JobKind {
     /// The `action` of update_many and destroy_many results, which also carry `success`.
     pub fn action(self) -> Option<&'static str> {
         match self {
-            JobKind::UpdateMany => Some("update"),
-            JobKind::DestroyMany => Some("delete"),
+            JobKind::UpdateMany | JobKind::OrganizationUpdateMany => Some("update"),
+            JobKind::DestroyMany
+            | JobKind::OrganizationDestroyMany
+            | JobKind::MembershipDestroyMany => Some("delete"),
             _ => None,
         }
     }
 
-    /// `Creating User #n` or `Updating User #n`, the message while working.
+    /// `Creating User #n` or `Updating Organization #n`, the message while working.
     pub fn progress_message(self, n: i64) -> String {
+        let noun = self.noun();
         match self {
-            JobKind::UpdateMany => format!("Updating User #{n}"),
-            JobKind::DestroyMany => format!("Deleting User #{n}"),
-            _ => format!("Creating User #{n}"),
+            JobKind::UpdateMany | JobKind::OrganizationUpdateMany => {
+                format!("Updating {noun} #{n}")
+            }
+            JobKind::DestroyMany
+            | JobKind::OrganizationDestroyMany
+            | JobKind::MembershipDestroyMany => format!("Deleting {noun} #{n}"),
+            _ => format!("Creating {noun} #{n}"),
         }
+    }
+
+    /// Whether success entries carry `status` ("Created", "Updated", "Deleted"). Zendesk's
+    /// generic bulk create (organizations, memberships) answers `id` and `index` only.
+    fn success_status(self) -> bool {
+        !matches!(
+            self,
+            JobKind::OrganizationCreateMany | JobKind::MembershipCreateMany
+        )
     }
 }
 
@@ -83,6 +163,7 @@ impl JobRecord {
             status: self.status.clone(),
             message: self.message.clone(),
             results,
+            job_type: self.kind.job_type(),
         }
     }
 }
@@ -97,6 +178,7 @@ pub struct JobStatus {
     pub status: String,
     pub message: Option<String>,
     pub results: Option<Vec<Value>>,
+    pub job_type: &'static str,
 }
 
 /// `Completed at 2023-09-18 23:26:10 +0000`.
@@ -131,17 +213,26 @@ pub fn result_entry(kind: JobKind, index: usize, item: &Value, outcome: &ItemOut
                 ItemOutcome::Deleted(_) => "Deleted",
                 _ => "Updated",
             };
-            entry.insert("status".into(), json!(status));
+            if kind.success_status() {
+                entry.insert("status".into(), json!(status));
+            }
             if kind.action().is_some() {
                 entry.insert("success".into(), json!(true));
             }
         }
         ItemOutcome::Failed(rejection) => {
             let (code, details) = match rejection {
-                Rejection::NotFound => ("RecordNotFound", "User not found".to_owned()),
+                Rejection::NotFound => ("RecordNotFound", format!("{} not found", kind.noun())),
                 Rejection::Forbidden => (
                     "PermissionDenied",
-                    "You do not have permission to create or update this user".to_owned(),
+                    format!(
+                        "You do not have permission to {} this {}",
+                        match kind.action() {
+                            Some("delete") => "delete",
+                            _ => "create or update",
+                        },
+                        kind.noun().to_lowercase()
+                    ),
                 ),
                 Rejection::Invalid(v) => (v.code(), v.sentence()),
             };

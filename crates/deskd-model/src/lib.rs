@@ -8,6 +8,7 @@ pub mod identity;
 pub mod identity_plan;
 pub mod input;
 pub mod job;
+pub mod membership;
 pub mod merge;
 pub mod organization;
 pub mod organization_input;

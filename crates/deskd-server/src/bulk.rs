@@ -36,6 +36,26 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/users/create_many", post(create_many))
         .route("/api/v2/users/update_many", put(update_many))
         .route("/api/v2/users/destroy_many", delete(destroy_many))
+        .route(
+            "/api/v2/organizations/create_many",
+            post(organizations_create_many),
+        )
+        .route(
+            "/api/v2/organizations/update_many",
+            put(organizations_update_many),
+        )
+        .route(
+            "/api/v2/organizations/destroy_many",
+            delete(organizations_destroy_many),
+        )
+        .route(
+            "/api/v2/organization_memberships/create_many",
+            post(memberships_create_many),
+        )
+        .route(
+            "/api/v2/organization_memberships/destroy_many",
+            delete(memberships_destroy_many),
+        )
 }
 
 async fn create_or_update_many(
@@ -83,7 +103,7 @@ async fn import(
     kind: JobKind,
     actor: Actor,
 ) -> Result<Response, ApiError> {
-    let items = users_array(body, true)?;
+    let items = items_array(body, "users", true)?;
     if !bulk_import_enabled(app).await? {
         return Err(bulk_import_disabled());
     }
@@ -147,7 +167,7 @@ async fn update_many(
                 })
                 .collect()
         }
-        None => users_array(&body, false)?,
+        None => items_array(&body, "users", false)?,
     };
     submit(
         &app,
@@ -159,6 +179,163 @@ async fn update_many(
         items,
     )
     .await
+}
+
+/// The items of a `destroy_many`: `{"id": ..}` or `{"external_id": ..}` from `ids=` or
+/// `external_ids=` (when `external` is allowed), and the body to digest for idempotency.
+fn destroy_items(
+    q: &UpdateManyQuery,
+    external: bool,
+) -> Result<(Vec<Value>, Map<String, Value>), ApiError> {
+    let (key, raw) = match (&q.ids, &q.external_ids) {
+        (Some(ids), _) => ("id", ids),
+        (None, Some(ext)) if external => ("external_id", ext),
+        _ => {
+            return Err(ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: ids",
+            ));
+        }
+    };
+    let values: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "ParameterMissing",
+            format!("param is missing or the value is empty: {key}s"),
+        ));
+    }
+    if values.len() > MAX_ITEMS {
+        return Err(generic_too_many());
+    }
+    let items = values.into_iter().map(|v| json!({ key: v })).collect();
+    let body = Map::from_iter([(format!("{key}s"), json!(raw))]);
+    Ok((items, body))
+}
+
+/// The items of an `update_many`: `?ids=` / `?external_ids=` with one `single` object applied
+/// to each, or the `plural` array, each item naming its record.
+fn update_items(
+    q: &UpdateManyQuery,
+    body: &Map<String, Value>,
+    single: &str,
+    plural: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let list = match (&q.ids, &q.external_ids) {
+        (Some(ids), _) => Some(("id", ids)),
+        (None, Some(ext)) => Some(("external_id", ext)),
+        (None, None) => None,
+    };
+    // Whichever form is used, the other key, when present, must still be what a request may
+    // carry: one object, or a list of 1 to 100.
+    if body.contains_key(single) {
+        // One object for every item: a bad value in it is the request's 422, not each item's.
+        let object = require_object(body, single)?;
+        if single == "organization" {
+            deskd_model::organization_input::OrganizationInput::from_json(object, true)?;
+        }
+    }
+    if body.contains_key(plural) {
+        items_array(body, plural, false)?;
+    }
+    let Some((key, raw)) = list else {
+        return items_array(body, plural, false);
+    };
+    let values: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "InvalidValue",
+            format!("{key}s must list at least one value"),
+        ));
+    }
+    if values.len() > MAX_ITEMS {
+        return Err(generic_too_many());
+    }
+    let object = require_object(body, single)?;
+    Ok(values
+        .into_iter()
+        .map(|v| {
+            let mut item = object.clone();
+            item.insert(key.to_owned(), json!(v));
+            Value::Object(item)
+        })
+        .collect())
+}
+
+/// `POST /organizations/create_many`: up to 100 organizations; admins.
+async fn organizations_create_many(
+    State(app): State<AppState>,
+    Admin(caller): Admin,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let items = items_array(&body, "organizations", true)?;
+    let kind = JobKind::OrganizationCreateMany;
+    submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
+}
+
+/// `PUT /organizations/update_many?ids=1,2` (or `external_ids=`) with one `organization`, or
+/// with `organizations`, each naming its organization by `id` or `external_id`; admins.
+async fn organizations_update_many(
+    State(app): State<AppState>,
+    Admin(caller): Admin,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let q = UpdateManyQuery::from(raw);
+    let items = update_items(&q, &body, "organization", "organizations")?;
+    let kind = JobKind::OrganizationUpdateMany;
+    submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
+}
+
+/// `DELETE /organizations/destroy_many?ids=1,2` (or `external_ids=`); admins.
+async fn organizations_destroy_many(
+    State(app): State<AppState>,
+    Admin(caller): Admin,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (items, body) = destroy_items(&UpdateManyQuery::from(raw), true)?;
+    let kind = JobKind::OrganizationDestroyMany;
+    submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
+}
+
+/// `POST /organization_memberships/create_many`: up to 100 `{user_id, organization_id}`; agents
+/// for end users (each other item fails PermissionDenied), admins for anyone.
+async fn memberships_create_many(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let items = items_array(&body, "organization_memberships", true)?;
+    let kind = JobKind::MembershipCreateMany;
+    submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
+}
+
+/// `DELETE /organization_memberships/destroy_many?ids=1,2`.
+async fn memberships_destroy_many(
+    State(app): State<AppState>,
+    Staff(caller): Staff,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (items, body) = destroy_items(&UpdateManyQuery::from(raw), false)?;
+    let kind = JobKind::MembershipDestroyMany;
+    submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
 }
 
 /// `DELETE /users/destroy_many?ids=1,2` (or `external_ids=`): soft-deletes each; admins only.
@@ -209,29 +386,36 @@ async fn destroy_many(
     .await
 }
 
-/// The `users` array of a bulk body: present, an array, 1 to 100 items.
-fn users_array(body: &Map<String, Value>, creating: bool) -> Result<Vec<Value>, ApiError> {
-    match body.get("users") {
+/// The `key` array of a bulk body (`users`, `organizations`, …): present, an array, 1 to 100
+/// items. `creating` users get the users wording of TooManyValues, everything else the generic.
+fn items_array(
+    body: &Map<String, Value>,
+    key: &str,
+    creating: bool,
+) -> Result<Vec<Value>, ApiError> {
+    match body.get(key) {
         None | Some(Value::Null) => Err(ApiError::bad_request(
             "ParameterMissing",
-            "param is missing or the value is empty: users",
+            format!("param is missing or the value is empty: {key}"),
         )),
         Some(Value::Array(items)) if items.is_empty() => Err(ApiError::bad_request(
             "ParameterMissing",
-            "param is missing or the value is empty: users",
+            format!("param is missing or the value is empty: {key}"),
         )),
-        Some(Value::Array(items)) if items.len() > MAX_ITEMS => Err(if creating {
-            ApiError::Raw(
-                axum::http::StatusCode::BAD_REQUEST,
-                json!({"error": "TooManyValues", "description": "Maximum 100 users may be created per call"}),
-            )
-        } else {
-            generic_too_many()
-        }),
+        Some(Value::Array(items)) if items.len() > MAX_ITEMS => {
+            Err(if creating && key == "users" {
+                ApiError::Raw(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    json!({"error": "TooManyValues", "description": "Maximum 100 users may be created per call"}),
+                )
+            } else {
+                generic_too_many()
+            })
+        }
         Some(Value::Array(items)) => Ok(items.clone()),
         Some(_) => Err(ApiError::bad_request(
             "InvalidParameter",
-            "users must be an array",
+            format!("{key} must be an array"),
         )),
     }
 }

@@ -16,6 +16,7 @@ mod identities;
 mod incremental;
 mod job_statuses;
 pub mod limits;
+mod memberships;
 mod oauth;
 pub mod openapi;
 mod organizations;
@@ -191,6 +192,7 @@ fn routes(state: AppState) -> Router {
         .merge(health::routes())
         .merge(users::routes())
         .merge(organizations::routes())
+        .merge(memberships::routes())
         .merge(user_reads::routes())
         .merge(identities::routes())
         .merge(tags::routes())

@@ -477,6 +477,202 @@ pub const OPERATIONS: &[Op] = &[
         )
     },
     op(
+        "post",
+        "/organizations/create_many",
+        "Create up to 100 organizations (a job)",
+        Body::Wrapped("organizations", "OrganizationInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    Op {
+        query: &[("ids", "string"), ("external_ids", "string")],
+        ..op(
+            "put",
+            "/organizations/update_many",
+            "Update up to 100 organizations: one `organization` for `ids=`, or `organizations` naming theirs (a job)",
+            Body::Raw("OrganizationUpdateMany"),
+            200,
+            "JobStatusResponse",
+        )
+    },
+    Op {
+        query: &[("ids", "string"), ("external_ids", "string")],
+        ..op(
+            "delete",
+            "/organizations/destroy_many",
+            "Delete up to 100 organizations (a job)",
+            Body::None,
+            200,
+            "JobStatusResponse",
+        )
+    },
+    Op {
+        query: &[
+            ("name", "string"),
+            ("page", "integer"),
+            ("per_page", "integer"),
+        ],
+        ..op(
+            "get",
+            "/organizations/autocomplete",
+            "Organizations whose name starts with `name`",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
+    op(
+        "get",
+        "/organizations/count",
+        "Count organizations",
+        Body::None,
+        200,
+        "CountResponse",
+    ),
+    op(
+        "get",
+        "/organizations/{organization_id}/related",
+        "An organization's related counts",
+        Body::None,
+        200,
+        "OrganizationRelatedResponse",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organizations/{organization_id}/organization_memberships",
+            "An organization's memberships",
+            Body::None,
+            200,
+            "MembershipPage",
+        )
+    },
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organization_memberships",
+            "List memberships (an end user's own)",
+            Body::None,
+            200,
+            "MembershipPage",
+        )
+    },
+    op(
+        "post",
+        "/organization_memberships",
+        "Add a user to an organization",
+        Body::Wrapped("organization_membership", "MembershipInput"),
+        201,
+        "MembershipResponse",
+    ),
+    op(
+        "post",
+        "/organization_memberships/create_many",
+        "Create up to 100 memberships (a job)",
+        Body::Wrapped("organization_memberships", "MembershipInputList"),
+        200,
+        "JobStatusResponse",
+    ),
+    Op {
+        query: &[("ids", "string")],
+        ..op(
+            "delete",
+            "/organization_memberships/destroy_many",
+            "Delete up to 100 memberships (a job)",
+            Body::None,
+            200,
+            "JobStatusResponse",
+        )
+    },
+    op(
+        "get",
+        "/organization_memberships/{membership_id}",
+        "Show a membership",
+        Body::None,
+        200,
+        "MembershipResponse",
+    ),
+    op(
+        "delete",
+        "/organization_memberships/{membership_id}",
+        "Delete a membership",
+        Body::None,
+        204,
+        "",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/users/{user_id}/organization_memberships",
+            "A user's memberships, the default first",
+            Body::None,
+            200,
+            "MembershipPage",
+        )
+    },
+    op(
+        "post",
+        "/users/{user_id}/organization_memberships",
+        "Add the user to an organization",
+        Body::Wrapped("organization_membership", "UserMembershipInput"),
+        201,
+        "MembershipResponse",
+    ),
+    op(
+        "get",
+        "/users/{user_id}/organization_memberships/{membership_id}",
+        "Show one of a user's memberships",
+        Body::None,
+        200,
+        "MembershipResponse",
+    ),
+    op(
+        "delete",
+        "/users/{user_id}/organization_memberships/{membership_id}",
+        "Delete one of a user's memberships",
+        Body::None,
+        204,
+        "",
+    ),
+    op(
+        "put",
+        "/users/{user_id}/organization_memberships/{membership_id}/make_default",
+        "Make a membership the user's default",
+        Body::None,
+        200,
+        "MembershipList",
+    ),
+    Op {
+        query: &[("page", "integer"), ("per_page", "integer")],
+        ..op(
+            "get",
+            "/users/{user_id}/organizations",
+            "The organizations a user belongs to",
+            Body::None,
+            200,
+            "OrganizationPage",
+        )
+    },
+    op(
+        "put",
+        "/users/{user_id}/organizations/{organization_id}/make_default",
+        "Make an organization the user's default",
+        Body::None,
+        200,
+        "MembershipList",
+    ),
+    op(
+        "delete",
+        "/users/{user_id}/organizations/{organization_id}",
+        "Remove a user from an organization",
+        Body::None,
+        204,
+        "",
+    ),
+    op(
         "get",
         "/organizations/{organization_id}/tags",
         "An organization's tags",
@@ -735,7 +931,7 @@ fn schemas() -> Value {
     );
     let job = obj(
         json!({"id": s("string"), "url": s("string"), "total": s("integer"), "progress": n("integer"), "status": s("string"),
-               "message": n("string"), "results": {"type": ["array", "null"], "items": s("object")}}),
+               "message": n("string"), "results": {"type": ["array", "null"], "items": s("object")}, "job_type": s("string")}),
         &[
             "id", "url", "total", "progress", "status", "message", "results",
         ],
@@ -746,6 +942,21 @@ fn schemas() -> Value {
             "meta": s("object"), "links": s("object")}, "required": [key]})
     };
     let wrap = |key: &str, item: Value| json!({"type": "object", "properties": {key: item}, "required": [key]});
+    // Organizations in bulk and memberships.
+    let more_orgs = json!({
+        "OrganizationInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
+        "OrganizationUpdateMany": {"type": "object", "properties": {"organization": r("OrganizationInput"), "organizations": r("OrganizationInputList")}},
+        "OrganizationRelatedResponse": wrap("organization_related", obj(json!({"tickets_count": s("integer"), "users_count": s("integer")}), &["tickets_count", "users_count"])),
+        "Membership": obj(json!({"id": s("integer"), "url": s("string"), "user_id": s("integer"), "organization_id": s("integer"),
+                                 "default": {"type": ["boolean", "null"]}, "organization_name": s("string"), "view_tickets": s("boolean"),
+                                 "created_at": s("string"), "updated_at": s("string")}), &["id", "user_id", "organization_id", "default"]),
+        "MembershipInput": {"type": "object", "properties": {"user_id": integer, "organization_id": integer, "default": flag}},
+        "UserMembershipInput": {"type": "object", "description": "the path names the user; a user_id here is ignored", "properties": {"user_id": {}, "organization_id": integer, "default": flag}},
+        "MembershipInputList": {"type": "array", "items": {}, "minItems": 1, "maxItems": 100},
+        "MembershipResponse": wrap("organization_membership", r("Membership")),
+        "MembershipList": wrap("organization_memberships", json!({"type": "array", "items": r("Membership")})),
+        "MembershipPage": offset("Membership", "organization_memberships"),
+    });
     // The schemas of the users domain beyond the core (one `json!` per group: the macro's
     // recursion has a limit).
     let more = json!({
@@ -803,8 +1014,11 @@ fn schemas() -> Value {
         "Null": {"type": "null"},
         "Error": {"type": "object", "description": "Zendesk's error body", "properties": {"error": {"type": ["string", "object"]}, "description": s("string"), "details": s("object")}, "required": ["error"]},
     });
-    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
+    if let (Some(all), Value::Object(more), Value::Object(more_orgs)) =
+        (all.as_object_mut(), more, more_orgs)
+    {
         all.extend(more);
+        all.extend(more_orgs);
     }
     all
 }

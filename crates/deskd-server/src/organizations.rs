@@ -35,11 +35,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2/organizations/show_many", get(show_many))
         .route("/api/v2/organizations/search", get(search))
+        .route("/api/v2/organizations/autocomplete", get(autocomplete))
+        .route("/api/v2/organizations/count", get(count))
         .route(
             "/api/v2/organizations/{id}",
             get(show).put(update).delete(destroy),
         )
         .route("/api/v2/organizations/{id}/users", get(users))
+        .route("/api/v2/organizations/{id}/related", get(related))
 }
 
 /// Query parameters as pairs; the first occurrence of a key wins. (Reading pairs never fails,
@@ -283,7 +286,85 @@ async fn show_many(
         }
     };
     let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
-    Ok(ok(&json!({ "organizations": wire })))
+    Ok(ok(&json!({
+        "organizations": wire,
+        "next_page": null,
+        "previous_page": null,
+        "count": wire.len(),
+    })))
+}
+
+/// `GET /api/v2/organizations/autocomplete?name=ac`: organizations whose name starts with the
+/// value (case-insensitive), by name; offset pages.
+async fn autocomplete(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    BaseUrl(base): BaseUrl,
+    Query(pairs): Pairs,
+) -> Result<Response, ApiError> {
+    let name = param(&pairs, "name")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "ParameterMissing",
+                "param is missing or the value is empty: name",
+            )
+        })?
+        .to_owned();
+    let query: BTreeMap<String, String> = pairs.into_iter().collect();
+    let (page, per_page) = match Paging::from_query(&query)? {
+        Paging::Offset { page, per_page } => (page, per_page),
+        Paging::Cursor { .. } => {
+            return Err(ApiError::bad_request(
+                "InvalidPaginationParameter",
+                "autocomplete pages by offset (page, per_page)",
+            ));
+        }
+    };
+    let mut conn = app.store.reader().await?;
+    let (count, orgs) =
+        organizations::autocomplete(&mut conn, &name, (page - 1) * per_page, per_page).await?;
+    let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+    Ok(ok(&offset_body(
+        "organizations",
+        wire,
+        count,
+        page,
+        per_page,
+        &base,
+        "/organizations/autocomplete",
+        &query,
+    )))
+}
+
+/// `GET /api/v2/organizations/count`.
+async fn count(State(app): State<AppState>, Staff(_): Staff) -> Result<Response, ApiError> {
+    let mut conn = app.store.reader().await?;
+    let n = organizations::count(&mut conn).await?;
+    Ok(ok(&json!({"count": {
+        "refreshed_at": deskd_model::time::iso(deskd_model::time::now()),
+        "value": n,
+    }})))
+}
+
+/// `GET /api/v2/organizations/{id}/related`: deskd keeps no tickets, so `tickets_count` is 0;
+/// `users_count` counts the active members.
+async fn related(
+    State(app): State<AppState>,
+    Staff(_): Staff,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    let mut conn = app.store.reader().await?;
+    if !organizations::exists(&mut conn, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    let users = deskd_store::memberships::user_count(&mut conn, id).await?;
+    Ok(ok(&json!({"organization_related": {
+        "tickets_count": 0,
+        "users_count": users,
+    }})))
 }
 
 /// `GET /api/v2/organizations/search?name=X` or `?external_id=X` (exactly one): exact,

@@ -8,9 +8,12 @@
 //!
 //! - `users` — `/users…` (reads, writes, bulk jobs, `/users/me`), `/deleted_users…`,
 //!   `/organizations/{id}/users` (documented among Zendesk's Users endpoints), users' tags,
-//!   autocomplete, related and merge, and
+//!   autocomplete, related and merge, organization memberships (`/organization_memberships…`,
+//!   `/users/{id}/organization_memberships…`, `/users/{id}/organizations…`,
+//!   `/organizations/{id}/organization_memberships`), and
 //!   `/job_statuses…` (the bulk user jobs a `users:write` token submits);
-//! - `organizations` — `/organizations…` (its tags too) except its users.
+//! - `organizations` — `/organizations…` (its tags, bulk jobs, autocomplete, count, related too)
+//!   except its users and memberships.
 //!
 //! User identities are not reached by the `users` scopes: Zendesk answers a `users:write` token on
 //! an identity endpoint with "You are missing the following required scopes: write", and has no
@@ -111,6 +114,93 @@ pub const ROUTES: &[(&str, &str, Reach)] = &[
         "DELETE",
         "/api/v2/organizations/{id}/tags",
         Reach::Organizations,
+    ),
+    // Organizations in bulk (the organizations resource) and memberships: a membership is
+    // part of its user (`user.organization_id` is the default one), so the users resource.
+    (
+        "POST",
+        "/api/v2/organizations/create_many",
+        Reach::Organizations,
+    ),
+    (
+        "PUT",
+        "/api/v2/organizations/update_many",
+        Reach::Organizations,
+    ),
+    (
+        "DELETE",
+        "/api/v2/organizations/destroy_many",
+        Reach::Organizations,
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/autocomplete",
+        Reach::Organizations,
+    ),
+    ("GET", "/api/v2/organizations/count", Reach::Organizations),
+    (
+        "GET",
+        "/api/v2/organizations/{id}/related",
+        Reach::Organizations,
+    ),
+    (
+        "GET",
+        "/api/v2/organizations/{id}/organization_memberships",
+        Reach::Users,
+    ),
+    ("GET", "/api/v2/organization_memberships", Reach::Users),
+    ("POST", "/api/v2/organization_memberships", Reach::Users),
+    (
+        "POST",
+        "/api/v2/organization_memberships/create_many",
+        Reach::Users,
+    ),
+    (
+        "DELETE",
+        "/api/v2/organization_memberships/destroy_many",
+        Reach::Users,
+    ),
+    ("GET", "/api/v2/organization_memberships/{id}", Reach::Users),
+    (
+        "DELETE",
+        "/api/v2/organization_memberships/{id}",
+        Reach::Users,
+    ),
+    (
+        "GET",
+        "/api/v2/users/{user_id}/organization_memberships",
+        Reach::Users,
+    ),
+    (
+        "POST",
+        "/api/v2/users/{user_id}/organization_memberships",
+        Reach::Users,
+    ),
+    (
+        "GET",
+        "/api/v2/users/{user_id}/organization_memberships/{id}",
+        Reach::Users,
+    ),
+    (
+        "DELETE",
+        "/api/v2/users/{user_id}/organization_memberships/{id}",
+        Reach::Users,
+    ),
+    (
+        "PUT",
+        "/api/v2/users/{user_id}/organization_memberships/{id}/make_default",
+        Reach::Users,
+    ),
+    ("GET", "/api/v2/users/{user_id}/organizations", Reach::Users),
+    (
+        "PUT",
+        "/api/v2/users/{user_id}/organizations/{id}/make_default",
+        Reach::Users,
+    ),
+    (
+        "DELETE",
+        "/api/v2/users/{user_id}/organizations/{id}",
+        Reach::Users,
     ),
     // Identities: no resource scope (see above).
     ("GET", "/api/v2/users/{user_id}/identities", Reach::Broad),

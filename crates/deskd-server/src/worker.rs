@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deskd_model::input::UserInput;
-use deskd_model::job::{ItemOutcome, JobKind, completed_message, result_entry};
+use deskd_model::job::{ItemOutcome, JobKind, JobSubject, completed_message, result_entry};
 use deskd_model::time;
 use deskd_store::jobs::{self, Claimed};
 use deskd_store::upsert::{Mode, UpsertItem, Upserted, create_or_update_batch};
@@ -109,7 +109,8 @@ fn read_item(
         JobKind::CreateOrUpdateMany => Mode::CreateOrUpdate,
         JobKind::CreateMany => Mode::CreateOnly,
         // destroy_many items are resolved the way update_many's are; see `destroy`.
-        JobKind::UpdateMany | JobKind::DestroyMany => Mode::UpdateOnly,
+        // Organization and membership jobs never come here (see `run_item`).
+        _ => Mode::UpdateOnly,
     };
     Ok(UpsertItem {
         input: Arc::new(input),
@@ -230,11 +231,17 @@ async fn step(
     // Reading the items is CPU work that need not hold the (single, on SQLite) writer.
     let mut slots: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
     let mut ready = Vec::new();
+    let users = job.kind.subject() == JobSubject::User;
     for item in &job.items[start..end] {
         if write == Write::Fail {
             slots.push(Some(ItemOutcome::Invalid(
-                "The user could not be saved".to_owned(),
+                "The item could not be saved".to_owned(),
             )));
+            continue;
+        }
+        if !users {
+            // Organization and membership items are read and run inside the transaction.
+            slots.push(None);
             continue;
         }
         match read_item(job.kind, job.actor, item) {
@@ -246,11 +253,12 @@ async fn step(
         }
     }
     let (slots, ready) = (Arc::new(slots), Arc::new(ready));
-    let (items, id, owner, kind) = (
+    let (items, id, owner, kind, actor) = (
         job.items.clone(),
         job.id.clone(),
         job.owner.clone(),
         job.kind,
+        job.actor,
     );
     let backend = app.store.backend();
     app.store
@@ -273,7 +281,15 @@ async fn step(
                 {
                     return Ok(false);
                 }
-                let ran = if kind == JobKind::DestroyMany {
+                let ran = if write == Write::Fail {
+                    Vec::new()
+                } else if !users {
+                    let mut out = Vec::with_capacity(end - start);
+                    for item in &items[start..end] {
+                        out.push(run_item(conn, kind, actor, item, now).await?);
+                    }
+                    out
+                } else if kind == JobKind::DestroyMany {
                     destroy(conn, &ready, now).await?
                 } else {
                     let result = create_or_update_batch(conn, backend, &ready, now).await?;
@@ -307,6 +323,92 @@ async fn step(
             })
         })
         .await
+}
+
+/// One organization or membership item, decided and written inside the chunk's transaction.
+async fn run_item(
+    conn: &mut deskd_store::Conn,
+    kind: JobKind,
+    actor: deskd_model::role::Actor,
+    item: &Value,
+    now: i64,
+) -> Result<ItemOutcome, deskd_store::StoreError> {
+    use deskd_model::Rejection;
+    use deskd_model::membership::MembershipInput;
+    use deskd_model::organization_input::OrganizationInput;
+    use deskd_store::{memberships, organizations};
+    let Value::Object(obj) = item else {
+        return Ok(ItemOutcome::Invalid(
+            "Each item must be a JSON object".to_owned(),
+        ));
+    };
+    let failed = |r: Rejection| ItemOutcome::Failed(r);
+    // The organization an update or delete item names: by `id`, else by `external_id`.
+    let target =
+        |input: &OrganizationInput| (input.id, input.lookup_external_id().map(str::to_owned));
+    Ok(match kind {
+        JobKind::OrganizationCreateMany => match OrganizationInput::from_json(obj, false) {
+            Err(v) => failed(Rejection::Invalid(v)),
+            Ok(input) => match organizations::create(conn, &input, now).await? {
+                Ok(org) => ItemOutcome::Created(org.id),
+                Err(r) => failed(r),
+            },
+        },
+        JobKind::OrganizationUpdateMany | JobKind::OrganizationDestroyMany => {
+            match OrganizationInput::from_json(obj, true) {
+                Err(v) => failed(Rejection::Invalid(v)),
+                Ok(mut input) => {
+                    let named_by_external_id = input.id.is_none();
+                    let id = match target(&input) {
+                        (Some(id), _) => Some(id),
+                        (None, Some(ext)) => organizations::id_by_external_id(conn, &ext).await?,
+                        (None, None) => None,
+                    };
+                    match (id, kind) {
+                        (None, _) => failed(Rejection::NotFound),
+                        (Some(id), JobKind::OrganizationDestroyMany) => {
+                            if organizations::delete(conn, id, now).await? {
+                                ItemOutcome::Deleted(id)
+                            } else {
+                                failed(Rejection::NotFound)
+                            }
+                        }
+                        (Some(id), _) => {
+                            // An external id that names the organization is no change to it.
+                            if named_by_external_id {
+                                input.external_id = None;
+                            }
+                            match organizations::update_by_id(conn, id, &input, now).await? {
+                                Ok(org) => ItemOutcome::Updated(org.id),
+                                Err(r) => failed(r),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        JobKind::MembershipCreateMany => match MembershipInput::from_json(obj) {
+            Err(v) => failed(Rejection::Invalid(v)),
+            Ok(input) => match memberships::create(conn, actor, input, now).await? {
+                Ok(m) => ItemOutcome::Created(m.id),
+                Err(r) => failed(r),
+            },
+        },
+        JobKind::MembershipDestroyMany => {
+            match obj
+                .get("id")
+                .and_then(|v| deskd_model::input::parse_int(v).ok().flatten())
+            {
+                None => failed(Rejection::NotFound),
+                Some(id) => match memberships::delete(conn, actor, id, now).await? {
+                    Ok(m) => ItemOutcome::Deleted(m.id),
+                    Err(r) => failed(r),
+                },
+            }
+        }
+        // User jobs run through the batch path in `step`.
+        _ => ItemOutcome::Invalid("not processed".to_owned()),
+    })
 }
 
 /// destroy_many: soft-deletes each item's user, in order.

@@ -12,6 +12,7 @@ mod writer;
 pub mod credentials;
 pub mod identities;
 pub mod jobs;
+pub mod memberships;
 pub mod merge;
 pub mod organizations;
 pub mod rate_limits;

@@ -46,6 +46,24 @@ pub async fn merge_users(
     if let Some((before, _)) = &facts.target {
         crate::users::update(conn, before, &plan.target).await?;
     }
+    // The source's organization memberships move to the target too (both users are locked).
+    let target_ms = crate::memberships::for_user(conn, plan.target.id).await?;
+    let source_ms = crate::memberships::for_user(conn, plan.source_id).await?;
+    let absorbed = deskd_model::membership::absorb(
+        plan.target.id,
+        &target_ms,
+        &source_ms,
+        plan.target.organization_id,
+        now,
+    );
+    crate::memberships::apply(conn, plan.target.id, &absorbed, now).await?;
+    let removed: Vec<i64> = source_ms.iter().map(|m| m.id).collect();
+    let gone = deskd_model::membership::Plan {
+        delete: removed,
+        user_organization: Some(None),
+        ..Default::default()
+    };
+    crate::memberships::apply(conn, plan.source_id, &gone, now).await?;
     crate::users::soft_delete(conn, plan.source_id, now).await?;
     crate::credentials::bump_epoch(&mut *conn).await?;
     Ok(Ok(plan.target))

@@ -18,6 +18,18 @@ pub async fn exists(conn: &mut AnyConnection, id: i64) -> Result<bool, StoreErro
     .is_some())
 }
 
+/// Locks organization `id` on PostgreSQL (`FOR UPDATE` or `FOR SHARE`) and says whether it
+/// exists; on SQLite the single writer already serializes.
+pub async fn lock(conn: &mut AnyConnection, id: i64, mode: &str) -> Result<bool, StoreError> {
+    let suffix = if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        mode
+    } else {
+        ""
+    };
+    let sql = format!("SELECT id FROM organizations WHERE id = $1 {suffix}");
+    Ok(first(conn, sqlx::query(&sql).bind(id)).await?.is_some())
+}
+
 /// The organization whose name matches `name` case-insensitively, trimmed.
 pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i64>, StoreError> {
     let row = first(
@@ -248,10 +260,14 @@ pub async fn create_or_update(
 
 /// Deletes an organization; its users lose it. False when there was none.
 pub async fn delete(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, StoreError> {
-    if !exists(conn, id).await? {
+    // Held until commit: a membership created meanwhile waits (see `lock_shared`) and then
+    // finds the organization gone, so no member is missed.
+    if !lock(conn, id, "FOR UPDATE").await? {
         return Ok(false);
     }
-    // The foreign key would do this too; doing it here also dates the change on the users.
+    // Members lose the membership (and, where it was their default, move to another one);
+    // anyone left pointing at the organization loses it, dated.
+    crate::memberships::remove_organization(conn, id, now).await?;
     sqlx::query(
         "UPDATE users SET organization_id = NULL, updated_at = $1 WHERE organization_id = $2",
     )
@@ -381,6 +397,69 @@ pub async fn search(
         .iter()
         .map(rows::organization)
         .collect()
+}
+
+/// Organizations whose name starts with `prefix` (case-insensitive, trimmed), by name: how many
+/// there are, and the page at `offset`.
+pub async fn autocomplete(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<OrganizationRecord>), StoreError> {
+    let norm = normalize(prefix);
+    let len = norm.chars().count() as i64;
+    let row = first(
+        conn,
+        sqlx::query("SELECT COUNT(*) AS n FROM organizations WHERE substr(name_norm, 1, CAST($1 AS INTEGER)) = $2")
+            .bind(len)
+            .bind(norm.clone()),
+    )
+    .await?;
+    let n = row.map(|r| int(&r, "n")).transpose()?.unwrap_or(0);
+    let sql = format!(
+        "SELECT {} FROM organizations WHERE substr(name_norm, 1, CAST($1 AS INTEGER)) = $2 ORDER BY name_norm, id LIMIT $3 OFFSET $4",
+        rows::ORGANIZATION_COLUMNS
+    );
+    let list = all(
+        conn,
+        sqlx::query(&sql)
+            .bind(len)
+            .bind(norm)
+            .bind(limit)
+            .bind(offset),
+    )
+    .await?
+    .iter()
+    .map(rows::organization)
+    .collect::<Result<_, _>>()?;
+    Ok((n, list))
+}
+
+/// The organizations `user_id` belongs to, by name: the page at `offset`.
+pub async fn of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<OrganizationRecord>, StoreError> {
+    let columns: Vec<String> = rows::ORGANIZATION_COLUMNS
+        .split(',')
+        .map(|c| format!("o.{}", c.trim()))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id \
+         WHERE m.user_id = $1 ORDER BY o.name_norm, o.id LIMIT $2 OFFSET $3",
+        columns.join(", ")
+    );
+    all(
+        conn,
+        sqlx::query(&sql).bind(user_id).bind(limit).bind(offset),
+    )
+    .await?
+    .iter()
+    .map(rows::organization)
+    .collect()
 }
 
 /// For the time-based export: organizations changed at or after `start` and at or before

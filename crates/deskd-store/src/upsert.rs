@@ -76,6 +76,9 @@ struct Working {
     owner: Option<i64>,
     /// Each existing user as read (under its lock) when the batch began.
     stored: HashMap<i64, UserRecord>,
+    /// Users (batch-local ids for new ones) whose input set their organization, which replaces
+    /// their memberships, in order of first mention.
+    organization_set: Vec<i64>,
 }
 
 impl Working {
@@ -233,7 +236,13 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
         account_owner: w.owner,
     };
     let plan = upsert::plan(input, item.actor, &facts, now)?;
-    Ok(apply(w, plan, facts.existing, now))
+    let sets_organization = input.organization_id.is_some() || input.organization_name.is_some();
+    let done = apply(w, plan, facts.existing, now);
+    let id = done.user().id;
+    if sets_organization && !w.organization_set.contains(&id) {
+        w.organization_set.push(id);
+    }
+    Ok(done)
 }
 
 fn apply(
@@ -388,6 +397,19 @@ async fn write(
         .map(|(uid, n)| (fix(*uid), n.clone()))
         .collect();
     users::insert_identities(conn, &identities, now).await?;
+    // Setting organization_id (or organization: {name}) replaces the user's memberships with
+    // that one organization, as its default.
+    let mut replaced = Vec::with_capacity(w.organization_set.len());
+    for id in &w.organization_set {
+        if let Some((u, _)) = w.users.get(id) {
+            let mut u = u.clone();
+            org_of(&real, &mut u);
+            let view =
+                deskd_model::membership::view_tickets(u.role, u.ticket_restriction.as_deref());
+            replaced.push((fix(*id), u.organization_id, view));
+        }
+    }
+    crate::memberships::replace_for_users(conn, &replaced, now).await?;
     if w.reduces_access {
         crate::credentials::bump_epoch(&mut *conn).await?;
     }

@@ -65,7 +65,10 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
         args.push(Arg::Text(deskd_model::text::normalize(ext)));
     }
     if let Some(org) = filter.organization_id {
-        parts.push(format!("organization_id = {}", p.one()));
+        parts.push(format!(
+            "id IN (SELECT user_id FROM organization_memberships WHERE organization_id = {})",
+            p.one()
+        ));
         args.push(Arg::Int(org));
     }
     if let Some(prefix) = &filter.name_prefix {
@@ -101,7 +104,10 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
                 args.push(Arg::Text(r.as_str().to_owned()));
             }
             Term::OrganizationId(o) => {
-                parts.push(format!("organization_id = {}", p.one()));
+                parts.push(format!(
+                    "id IN (SELECT user_id FROM organization_memberships WHERE organization_id = {})",
+                    p.one()
+                ));
                 args.push(Arg::Int(*o));
             }
             Term::Tag(t) => {
@@ -304,6 +310,10 @@ pub async fn erase(
     if res.rows_affected() == 0 {
         return Ok(None);
     }
+    sqlx::query("DELETE FROM organization_memberships WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     crate::credentials::bump_epoch(&mut *conn).await?;
     crate::users::load(conn, id).await
 }

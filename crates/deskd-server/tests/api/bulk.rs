@@ -62,9 +62,10 @@ async fn create_or_update_many_queues_then_completes_in_order(app: TestApp) {
     assert_eq!(
         keys,
         [
-            "id", "url", "total", "progress", "status", "message", "results"
+            "id", "url", "total", "progress", "status", "message", "results", "job_type"
         ]
     );
+    assert_eq!(job["job_type"], "Bulk Create Or Update User");
     assert_eq!(job["status"], "queued");
     assert_eq!(job["progress"], Value::Null);
     assert_eq!(job["results"], Value::Null);

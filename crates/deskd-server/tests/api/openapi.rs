@@ -34,6 +34,7 @@ async fn every_documented_operation_is_served() {
             .replace(['{', '}'], "")
             .replace("user_id", "1")
             .replace("identity_id", "1")
+            .replace("membership_id", "1")
             .replace("organization_id", "1")
             .replace("token_id", "1");
         let method = Method::from_bytes(op.method.to_uppercase().as_bytes()).unwrap();

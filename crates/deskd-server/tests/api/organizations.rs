@@ -761,7 +761,11 @@ async fn show_many_by_ids_and_external_ids(app: TestApp) {
         ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(keys(&r.body), ["organizations"]);
+    assert_eq!(
+        keys(&r.body),
+        ["organizations", "next_page", "previous_page", "count"]
+    );
+    assert_eq!(r.body["count"], 2);
     assert_eq!(names(&r.body, "organizations"), ["A", "B"]);
     assert_eq!(r.body["organizations"][0]["id"], a);
     let r = app
