@@ -289,14 +289,8 @@ pub async fn erase(
     now: i64,
 ) -> Result<Option<UserRecord>, StoreError> {
     crate::users::lock(conn, &[id]).await?;
-    sqlx::query("DELETE FROM oauth_tokens WHERE user_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM identities WHERE user_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    // Only a soft-deleted user is erased: the check comes first, so an active user's id
+    // changes nothing (this transaction commits whatever ran before a `None`).
     let res = sqlx::query(
         "UPDATE users SET name = 'Permanently Deleted User', email = NULL, external_id = NULL, external_id_norm = NULL, \
          phone = NULL, shared_phone_number = NULL, alias = NULL, details = NULL, notes = NULL, signature = NULL, \
@@ -310,6 +304,14 @@ pub async fn erase(
     if res.rows_affected() == 0 {
         return Ok(None);
     }
+    sqlx::query("DELETE FROM oauth_tokens WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM identities WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM organization_memberships WHERE user_id = $1")
         .bind(id)
         .execute(&mut *conn)

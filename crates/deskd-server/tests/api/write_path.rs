@@ -245,3 +245,31 @@ async fn search_and_page_edge_cases_are_4xx_or_literal(app: TestApp) {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
     }
 }
+
+on_both_backends!(erasing_an_active_user_changes_nothing);
+
+/// `DELETE /deleted_users/{id}` of a user that is not soft-deleted is a 404 that writes nothing
+/// (it used to delete the user's identities and tokens before answering 404).
+async fn erasing_an_active_user_changes_nothing(app: TestApp) {
+    let id = app
+        .make_user("Active", "active@example.org", "end-user")
+        .await;
+    let before = app.table_counts().await;
+    let r = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/deleted_users/{id}"),
+            &crate::helpers::Auth::admin(),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(app.table_counts().await, before);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM identities WHERE user_id = {id}"
+        ))
+        .await,
+        1
+    );
+}
