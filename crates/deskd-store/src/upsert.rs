@@ -101,28 +101,44 @@ pub async fn create_or_update_batch(
     items: &[UpsertItem],
     now: i64,
 ) -> Result<Batch, StoreError> {
-    let mut w = gather(conn, backend, items).await?;
-    let mut outcomes: Vec<UpsertOutcome> = Vec::with_capacity(items.len());
-    for item in items {
-        outcomes.push(decide(&mut w, item, now));
+    // First decided on facts read without locks: a batch that only creates users (guarded by
+    // the unique indexes) or changes nothing needs none. One that changes existing users is
+    // decided again on their rows locked (PostgreSQL), so no writer decides on a stale row.
+    let (mut w, mut outcomes) = decide_all(conn, backend, items, false, now).await?;
+    if backend == Backend::Postgres && !w.dirty_users.is_empty() {
+        (w, outcomes) = decide_all(conn, backend, items, true, now).await?;
     }
     write(conn, backend, &mut w, &mut outcomes, now).await?;
     Ok(Batch { outcomes })
+}
+
+async fn decide_all(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    items: &[UpsertItem],
+    lock: bool,
+    now: i64,
+) -> Result<(Working, Vec<UpsertOutcome>), StoreError> {
+    let mut w = gather(conn, backend, items, lock).await?;
+    let outcomes = items.iter().map(|item| decide(&mut w, item, now)).collect();
+    Ok((w, outcomes))
 }
 
 /// Rounds of "find the users involved, lock them, look again" before a batch gives up (and is
 /// retried whole). Each round can only add users that changed hands meanwhile.
 const LOCK_ROUNDS: usize = 4;
 
-/// Loads, in a handful of queries, every fact any item of the batch could need. On PostgreSQL
-/// the rows of every existing user involved are locked first (`FOR UPDATE`) and the facts read
-/// after, so two writers of one user serialize and neither decides on a stale row; SQLite's
-/// single writer already serializes.
+/// Loads, in a handful of queries, every fact any item of the batch could need. With `lock`, on
+/// PostgreSQL, the rows of every existing user involved are locked first (`FOR UPDATE`) and the
+/// facts read after, so two writers of one user serialize and neither decides on a stale row;
+/// SQLite's single writer already serializes.
 async fn gather(
     conn: &mut AnyConnection,
     backend: Backend,
     items: &[UpsertItem],
+    lock: bool,
 ) -> Result<Working, StoreError> {
+    let lock = lock && backend == Backend::Postgres;
     let mut keys: Vec<IdentityKey> = Vec::new();
     let mut seen_keys = HashSet::new();
     let mut external_ids: Vec<String> = Vec::new();
@@ -150,17 +166,21 @@ async fn gather(
     let mut w = Working::default();
     // One statement finds and locks the users named; the loop below then reads the facts and
     // only has more to lock when a key changed hands in between.
-    let mut locked: HashSet<i64> = users::lock_named(conn, &ids, &external_ids, &keys)
-        .await?
-        .into_iter()
-        .collect();
+    let mut locked: HashSet<i64> = if lock {
+        users::lock_named(conn, &ids, &external_ids, &keys)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        HashSet::new()
+    };
     for round in 1.. {
         w.owners = users::identity_owners(conn, &keys)
             .await?
             .into_iter()
             .collect();
         w.external_ids = users::ids_by_external_ids(conn, &external_ids).await?;
-        if backend == Backend::Sqlite {
+        if !lock {
             break;
         }
         let mut missing: Vec<i64> = ids

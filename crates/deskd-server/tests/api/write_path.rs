@@ -273,3 +273,51 @@ async fn erasing_an_active_user_changes_nothing(app: TestApp) {
         1
     );
 }
+
+/// Two writers merge different keys into one user's `user_fields` (one JSON column), one per
+/// server on one PostgreSQL database: both keys must survive, so the second writer must decide
+/// on the row as the first left it (the rows are locked before the facts are read). Without
+/// the lock this lost a key in most of 12 rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_user_field_merges_on_two_servers_keep_both_keys() {
+    let one = TestApp::spawn(Backend::Postgres).await;
+    let two = TestApp::replica_of(
+        &one,
+        deskd_server::Config {
+            rate_limits: false,
+            ..deskd_server::Config::default()
+        },
+    )
+    .await;
+    let (one, two) = (std::sync::Arc::new(one), std::sync::Arc::new(two));
+    let mut lost = 0;
+    for round in 0..12 {
+        let id = one
+            .make_user(
+                &format!("Fields {round}"),
+                &format!("fields{round}@example.org"),
+                "end-user",
+            )
+            .await;
+        let path = format!("/api/v2/users/{id}");
+        let (a, b) = (one.clone(), two.clone());
+        let (pa, pb) = (path.clone(), path.clone());
+        let ta = tokio::spawn(async move {
+            a.put(&pa, json!({"user": {"user_fields": {"left": "L"}}}))
+                .await
+        });
+        let tb = tokio::spawn(async move {
+            b.put(&pb, json!({"user": {"user_fields": {"right": "R"}}}))
+                .await
+        });
+        let (ra, rb) = (ta.await.unwrap(), tb.await.unwrap());
+        assert_eq!(ra.status, StatusCode::OK, "{}", ra.text);
+        assert_eq!(rb.status, StatusCode::OK, "{}", rb.text);
+        let fields = one.get(&path).await.body["user"]["user_fields"].clone();
+        if fields["left"] != "L" || fields["right"] != "R" {
+            lost += 1;
+        }
+    }
+    assert_eq!(lost, 0, "a user_fields key was lost in {lost} of 12 rounds");
+    crate::write_races::check_invariants(&one).await;
+}
