@@ -143,11 +143,7 @@ async fn update_many(
     };
     let items = match list {
         Some((key, raw)) => {
-            let values: Vec<&str> = raw
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .collect();
+            let values: Vec<&str> = crate::extract::comma_values(raw);
             if values.is_empty() {
                 return Err(ApiError::bad_request(
                     "InvalidValue",
@@ -197,11 +193,7 @@ fn destroy_items(
             ));
         }
     };
-    let values: Vec<&str> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
+    let values: Vec<&str> = crate::extract::comma_values(raw);
     if values.is_empty() {
         return Err(ApiError::bad_request(
             "ParameterMissing",
@@ -244,11 +236,7 @@ fn update_items(
     let Some((key, raw)) = list else {
         return items_array(body, plural, false);
     };
-    let values: Vec<&str> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
+    let values: Vec<&str> = crate::extract::comma_values(raw);
     if values.is_empty() {
         return Err(ApiError::bad_request(
             "InvalidValue",
@@ -358,11 +346,7 @@ async fn destroy_many(
             ));
         }
     };
-    let values: Vec<&str> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
+    let values: Vec<&str> = crate::extract::comma_values(raw);
     if values.is_empty() {
         return Err(ApiError::bad_request(
             "ParameterMissing",

@@ -158,3 +158,25 @@ pub fn path_id(raw: &str) -> Result<i64, ApiError> {
         .filter(|id| *id > 0)
         .ok_or(ApiError::NotFound)
 }
+
+/// The values of a comma-separated parameter (`ids=1,2`), trimmed, blanks dropped: the one
+/// parser of comma lists.
+pub fn comma_values(raw: &str) -> Vec<&str> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The values of a `show_many` parameter `key`: at most 100, else Zendesk's 400 TooManyValues.
+pub fn show_many_values(key: &str, raw: &str) -> Result<Vec<String>, ApiError> {
+    const MAX: usize = 100;
+    let values = comma_values(raw);
+    if values.len() > MAX {
+        return Err(ApiError::Raw(
+            axum::http::StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "TooManyValues", "description": format!("Parameter {key} cannot specify more than {MAX} values"), "max_count": MAX}),
+        ));
+    }
+    Ok(values.into_iter().map(str::to_owned).collect())
+}

@@ -69,18 +69,7 @@ async fn show_many(
                 "param is missing or the value is empty: ids",
             )
         })?;
-    let ids: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if ids.len() > 100 {
-        return Err(ApiError::Raw(
-            axum::http::StatusCode::BAD_REQUEST,
-            json!({"error": "TooManyValues", "description": "Parameter ids cannot specify more than 100 values", "max_count": 100}),
-        ));
-    }
+    let ids = crate::extract::show_many_values("ids", raw)?;
     let mut conn = app.store.reader().await?;
     let mut out = Vec::new();
     for job in jobs::load_many(&mut conn, &ids, not_before(&app)).await? {

@@ -24,7 +24,6 @@ use crate::paging::{Paging, cursor_body, offset_body};
 use crate::respond::{json_response, ok};
 
 /// Most values `show_many` takes.
-const MAX_VALUES: usize = 100;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -229,23 +228,6 @@ async fn list(
     Ok(ok(&body))
 }
 
-/// The comma-separated values of a `show_many` parameter, at most 100.
-fn many_values(key: &str, raw: &str) -> Result<Vec<String>, ApiError> {
-    let values: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if values.len() > MAX_VALUES {
-        return Err(ApiError::Raw(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "TooManyValues", "description": format!("Parameter {key} cannot specify more than {MAX_VALUES} values"), "max_count": MAX_VALUES}),
-        ));
-    }
-    Ok(values)
-}
-
 /// `GET /api/v2/organizations/show_many?ids=1,2` or `?external_ids=a,b`: unknown ones are
 /// dropped silently.
 async fn show_many(
@@ -266,7 +248,7 @@ async fn show_many(
     let orgs = match (param(&pairs, "ids"), param(&pairs, "external_ids")) {
         (Some(raw), _) => {
             // A value that is no id names no organization.
-            let ids: Vec<i64> = many_values("ids", raw)?
+            let ids: Vec<i64> = crate::extract::show_many_values("ids", raw)?
                 .iter()
                 .filter_map(|v| v.parse::<i64>().ok())
                 .collect();
@@ -274,7 +256,7 @@ async fn show_many(
             organizations::load_many(&mut conn, &ids).await?
         }
         (None, Some(raw)) => {
-            let external_ids = many_values("external_ids", raw)?;
+            let external_ids = crate::extract::show_many_values("external_ids", raw)?;
             let mut conn = app.store.reader().await?;
             organizations::load_many_by_external_ids(&mut conn, &external_ids).await?
         }

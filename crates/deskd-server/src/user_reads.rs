@@ -137,22 +137,6 @@ async fn list(
     page(&app, &filter, &query, &base, "/users", "users", user_wire).await
 }
 
-fn id_list(raw: &str, key: &str) -> Result<Vec<String>, ApiError> {
-    let values: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if values.len() > 100 {
-        return Err(ApiError::Raw(
-            axum::http::StatusCode::BAD_REQUEST,
-            json!({"error": "TooManyValues", "description": format!("Parameter {key} cannot specify more than 100 values"), "max_count": 100}),
-        ));
-    }
-    Ok(values)
-}
-
 /// `GET /api/v2/users/show_many?ids=1,2` or `?external_ids=a,b`: unknown ones are left out, and
 /// deleted users unless `include_deleted=true`.
 async fn show_many(
@@ -163,14 +147,14 @@ async fn show_many(
 ) -> Result<Response, ApiError> {
     let query = last(&params);
     let ids: Vec<i64> = match query.get("ids") {
-        Some(raw) => id_list(raw, "ids")?
+        Some(raw) => crate::extract::show_many_values("ids", raw)?
             .iter()
             .filter_map(|s| s.parse().ok())
             .collect(),
         None => Vec::new(),
     };
     let external_ids = match query.get("external_ids") {
-        Some(raw) => id_list(raw, "external_ids")?,
+        Some(raw) => crate::extract::show_many_values("external_ids", raw)?,
         None => Vec::new(),
     };
     let empty = |k: &str| query.get(k).is_some_and(|v| v.trim().is_empty());
