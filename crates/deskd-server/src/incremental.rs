@@ -9,7 +9,6 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use base64::Engine;
 use deskd_store::{user_queries, users};
 use serde_json::{Value, json};
 
@@ -52,16 +51,11 @@ fn bad(description: &str) -> ApiError {
 }
 
 fn encode(ts: i64, id: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{ts}|{id}"))
+    crate::paging::encode_position(&(ts, id))
 }
 
 fn decode(raw: &str) -> Option<(i64, i64)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (ts, id) = text.split_once('|')?;
-    Some((ts.parse().ok()?, id.parse().ok()?))
+    crate::paging::decode_position(raw)
 }
 
 async fn export(

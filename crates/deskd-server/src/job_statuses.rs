@@ -4,7 +4,6 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use base64::Engine;
 use deskd_model::job::{COMPLETED, FAILED, JobRecord};
 use deskd_model::time;
 use deskd_store::{Conn, jobs};
@@ -79,17 +78,11 @@ async fn show_many(
 }
 
 fn encode_cursor(job: &JobRecord) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}:{}", job.created_at, job.id))
+    crate::paging::encode_position(&(job.created_at, &job.id))
 }
 
 fn decode_cursor(raw: &str) -> Option<(i64, String)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
-    let s = String::from_utf8(bytes).ok()?;
-    let (created, id) = s.split_once(':')?;
-    Some((created.parse().ok()?, id.to_owned()))
+    crate::paging::decode_position(raw)
 }
 
 /// Newest first; cursor pagination with the empty terminal page link-following clients stop on.

@@ -45,18 +45,38 @@ fn number(params: &BTreeMap<String, String>, key: &str) -> Result<Option<i64>, A
     }
 }
 
+/// The one cursor encoding: a position (any serialisable key) as URL-safe base64 of its JSON.
+/// Opaque to clients, as Zendesk's cursors are.
+pub fn encode_position(key: &impl serde::Serialize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+/// Reads a cursor made by [`encode_position`]; `None` for anything else.
+pub fn decode_position<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A users or organizations page position: after (or before) this id.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ById {
+    o: String,
+    v: i64,
+}
+
 pub fn encode_cursor(id: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{{\"o\":\"id\",\"v\":{id}}}"))
+    encode_position(&ById {
+        o: "id".to_owned(),
+        v: id,
+    })
 }
 
 fn decode_cursor(raw: &str) -> Result<i64, ApiError> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
-        .map_err(|_| bad("the page cursor is not valid"))?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|_| bad("the page cursor is not valid"))?;
-    v.get("v")
-        .and_then(Value::as_i64)
+    decode_position::<ById>(raw)
+        .map(|c| c.v)
         .ok_or_else(|| bad("the page cursor is not valid"))
 }
 
