@@ -335,29 +335,7 @@ async fn destroy_many(
     headers: HeaderMap,
     Query(raw): Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let q = UpdateManyQuery::from(raw);
-    let (key, raw) = match (&q.ids, &q.external_ids) {
-        (Some(ids), _) => ("id", ids),
-        (None, Some(ext)) => ("external_id", ext),
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "ParameterMissing",
-                "param is missing or the value is empty: ids",
-            ));
-        }
-    };
-    let values: Vec<&str> = crate::extract::comma_values(raw);
-    if values.is_empty() {
-        return Err(ApiError::bad_request(
-            "ParameterMissing",
-            format!("param is missing or the value is empty: {key}s"),
-        ));
-    }
-    if values.len() > MAX_ITEMS {
-        return Err(generic_too_many());
-    }
-    let items = values.into_iter().map(|v| json!({ key: v })).collect();
-    let body = Map::from_iter([(format!("{key}s"), json!(raw))]);
+    let (items, body) = destroy_items(&UpdateManyQuery::from(raw), true)?;
     submit(
         &app,
         &base,
