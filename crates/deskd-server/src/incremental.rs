@@ -99,7 +99,7 @@ async fn export(
     };
     let include_identities = q
         .get("include")
-        .is_some_and(|i| i.split(',').any(|s| s.trim() == "identities"));
+        .is_some_and(|i| crate::extract::comma_values(i).contains(&"identities"));
     let mut conn = app.store.reader().await?;
     let mut page = user_queries::changed_since(&mut conn, start, after, per_page).await?;
     let end_of_stream = page.len() as i64 <= per_page;
@@ -260,7 +260,7 @@ async fn users_by_time(
     let per_page = time_based_per_page(&q)?;
     let include_identities = q
         .get("include")
-        .is_some_and(|i| i.split(',').any(|s| s.trim() == "identities"));
+        .is_some_and(|i| crate::extract::comma_values(i).contains(&"identities"));
     let mut conn = app.store.reader().await?;
     let first =
         user_queries::changed_in_window(&mut conn, start, now - SETTLE_SECS, per_page + 1).await?;
