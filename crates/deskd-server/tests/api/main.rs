@@ -25,6 +25,7 @@ mod organizations;
 mod rate_limits;
 mod role_matrix;
 mod scopes;
+mod search_limits;
 mod server;
 mod tags;
 mod testmode;
