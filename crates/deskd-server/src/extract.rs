@@ -12,7 +12,7 @@ use crate::error::ApiError;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// A JSON object body. Malformed JSON, invalid UTF-8, too-deep nesting and non-objects are 400s;
-/// a body that is not `application/json` is a 415; an oversized body is a 413.
+/// an oversized body is a 413.
 pub struct JsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
@@ -42,37 +42,15 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     }
 }
 
-/// Whether a `Content-Type` names JSON: `application/json`, with any parameters
-/// (`; charset=utf-8`), in any case. Anything else, a browser form's types included, is not.
-pub fn is_json_media_type(value: &str) -> bool {
-    value
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// Reads a body that must be JSON, within the server's body budget. A body sent as anything but
-/// `application/json` is refused unread (415), so a cross-site form post never reaches a
-/// handler; an empty body passes whatever its type (clients send DELETE without one).
+/// Reads a JSON body within the server's body budget (see `bodies`; its layer has already
+/// refused bodies of other types).
 async fn read_json(req: Request) -> Result<Vec<u8>, ApiError> {
-    let headers = req.headers();
-    let declared = headers
+    let declared = req
+        .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
-    let may_have_body =
-        declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(is_json_media_type);
-    if may_have_body && !json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let budget = req
-        .extensions()
-        .get::<crate::body_budget::BodyBudget>()
-        .cloned();
+    let budget = req.extensions().get::<crate::bodies::BodyBudget>().cloned();
     // An announced size is taken before reading (an oversized one is refused by the read).
     let announced = declared.filter(|n| *n <= MAX_BODY_BYTES);
     if let (Some(b), Some(n)) = (&budget, announced) {
@@ -81,9 +59,6 @@ async fn read_json(req: Request) -> Result<Vec<u8>, ApiError> {
     let bytes = read_limited(req.into_body()).await?;
     if let (Some(b), None) = (&budget, announced) {
         b.take(bytes.len()).await;
-    }
-    if !bytes.iter().all(u8::is_ascii_whitespace) && !json {
-        return Err(ApiError::UnsupportedMediaType);
     }
     Ok(bytes)
 }

@@ -7,7 +7,7 @@ mod account;
 mod api_tokens;
 pub mod auth;
 pub mod bootstrap;
-mod body_budget;
+mod bodies;
 mod bulk;
 mod drain;
 mod error;
@@ -138,7 +138,7 @@ pub struct AppState {
     pub limiter: limits::Limiter,
     /// Bounds the argon2 computations in flight (see `auth::with_argon2`).
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
-    /// The bytes of request bodies being read and parsed at once (see `body_budget`).
+    /// The bytes of request bodies being read and parsed at once (see `bodies`).
     pub body_permits: Arc<tokio::sync::Semaphore>,
     /// Test mode's state (journal, fault rules); present only when `config.test_mode`.
     pub test: Option<Arc<testmode::TestState>>,
@@ -167,7 +167,7 @@ impl AppState {
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(
                 config.password_verifications.max(1),
             )),
-            body_permits: body_budget::semaphore(config.body_budget),
+            body_permits: bodies::semaphore(config.body_budget),
             store,
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
@@ -223,7 +223,7 @@ fn routes(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            body_budget::layer,
+            bodies::layer,
         ))
         .layer(axum::middleware::from_fn(paths::common_headers))
         .layer(axum::middleware::from_fn(paths::log_requests))

@@ -7,6 +7,7 @@ mod helpers;
 mod anonymous_budget;
 mod auth;
 mod bad_input;
+mod bodies;
 mod bulk;
 mod client;
 mod concurrency;

@@ -1,4 +1,11 @@
-//! How many bytes of JSON request bodies the server reads and parses at once.
+//! Admission of request bodies: JSON only, and no more bytes of them read and parsed at once
+//! than the server's budget.
+//!
+//! A body sent as anything but `application/json` (with any parameters, e.g. `; charset=utf-8`)
+//! is refused with 415 before any handler runs, whether or not the endpoint reads it: a browser
+//! form (urlencoded, multipart, text/plain) posted across sites never reaches deskd's logic. A
+//! request without a body passes whatever its headers say (clients send DELETE and PUT without
+//! one, and often without a content type).
 //!
 //! Parsing a JSON body into values costs many times its size (a 4 MiB body of small objects
 //! took ~80 MiB), so the bodies in flight share one budget, a semaphore counted in bytes: a body
@@ -11,11 +18,30 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
+use axum::http::{Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::AppState;
+use crate::error::ApiError;
+
+/// Whether a `Content-Type` names JSON: `application/json`, with any parameters, in any case.
+pub fn is_json_media_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether a request carries a body: a non-zero `Content-Length`, or a chunked one.
+fn has_body(req: &Request) -> bool {
+    let h = req.headers();
+    h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
 
 /// The budget, as a request's extension: where a body extractor takes its share, and where the
 /// share stays until the request is answered.
@@ -47,8 +73,20 @@ pub fn semaphore(bytes: usize) -> Arc<Semaphore> {
     ))
 }
 
-/// Gives each request the budget, and takes back its share once the response is built.
+/// Refuses bodies that are not JSON; gives each request the budget, and takes back its share
+/// once the response is built.
 pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let reads_bodies = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if reads_bodies && has_body(&req) {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_media_type);
+        if !json {
+            return ApiError::UnsupportedMediaType.into_response();
+        }
+    }
     let held = Arc::new(Mutex::new(Vec::new()));
     req.extensions_mut().insert(BodyBudget {
         permits: app.body_permits.clone(),
