@@ -83,7 +83,7 @@ pub fn parse(query: &str) -> Result<Vec<Term>, String> {
             }
             "email" => Term::Email(crate::text::normalize(value)),
             "external_id" => Term::ExternalId(crate::text::normalize(value)),
-            "name" => Term::Name(crate::text::normalize(value)),
+            "name" => Term::Name(crate::text::fold(value)),
             "role" => {
                 Term::Role(Role::parse(value).ok_or_else(|| format!("role:{value} is not a role"))?)
             }

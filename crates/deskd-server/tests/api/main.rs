@@ -31,6 +31,7 @@ mod server;
 mod tags;
 mod testmode;
 mod timeouts;
+mod unicode_text;
 mod users_rest;
 mod users_surface;
 mod write_path;
