@@ -16,6 +16,7 @@ mod credentials;
 mod delete;
 mod identities;
 mod incremental_time;
+mod job_submitter;
 mod keep_alive;
 mod lockout;
 mod login_floods;
