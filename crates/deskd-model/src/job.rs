@@ -4,7 +4,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::Rejection;
+use crate::role::{Actor, Role};
 use crate::time::job_message;
+use crate::user::UserRecord;
 
 /// The bulk operations a job can carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +184,51 @@ pub struct JobStatus {
 }
 
 /// `Completed at 2023-09-18 23:26:10 +0000`.
+impl JobKind {
+    /// The least role that may submit the job (the endpoints' own rule: agents import and update
+    /// users and manage memberships; deleting users in bulk and organization jobs are admins').
+    pub fn submitter_role(self) -> Role {
+        match self {
+            JobKind::CreateOrUpdateMany
+            | JobKind::CreateMany
+            | JobKind::UpdateMany
+            | JobKind::MembershipCreateMany
+            | JobKind::MembershipDestroyMany => Role::Agent,
+            JobKind::DestroyMany
+            | JobKind::OrganizationCreateMany
+            | JobKind::OrganizationUpdateMany
+            | JobKind::OrganizationDestroyMany => Role::Admin,
+        }
+    }
+}
+
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::EndUser => 0,
+        Role::Agent => 1,
+        Role::Admin => 2,
+    }
+}
+
+/// Who a queued job runs as when a worker reaches it: its submitter as the submitter is *now*
+/// (`current`, read in the transaction that runs the items). A submitter since deleted,
+/// suspended or demoted below what the job needs runs nothing (`None`: every item fails
+/// `PermissionDenied`, and the job still completes); otherwise the job runs with the submitter's
+/// current role, so a demotion from admin to agent leaves agent's rights item by item.
+pub fn actor_at_run(kind: JobKind, submitted: Actor, current: Option<&UserRecord>) -> Option<Actor> {
+    let user = current.filter(|u| u.id == submitted.user_id && u.active && !u.suspended)?;
+    (rank(user.role) >= rank(kind.submitter_role())).then_some(Actor {
+        user_id: user.id,
+        role: user.role,
+    })
+}
+
+/// The key an `Idempotency-Key` is stored under: the caller's own (a key replays only its own
+/// submitter's response, never another caller's job) and the endpoint's.
+pub fn idempotency_scope(actor: Actor, kind: JobKind, key: &str) -> String {
+    format!("{}:{}:{key}", actor.user_id, kind.as_str())
+}
+
 pub fn completed_message(ts: i64) -> String {
     format!("Completed at {}", job_message(ts))
 }
@@ -272,6 +319,43 @@ fn fail(kind: JobKind, entry: &mut Map<String, Value>, code: &str, details: Stri
 mod tests {
     use super::*;
     use crate::error::ValidationErrors;
+
+    #[test]
+    fn a_job_runs_as_its_submitter_is_now() {
+        let admin = Actor { user_id: 7, role: Role::Admin };
+        let mut now = UserRecord::new("A".into(), Role::Admin, 0);
+        now.id = 7;
+        let org = JobKind::OrganizationCreateMany;
+        let users = JobKind::CreateOrUpdateMany;
+        assert_eq!(actor_at_run(org, admin, Some(&now)), Some(admin));
+        // Demoted to agent: no organization jobs, user jobs with an agent's rights.
+        now.role = Role::Agent;
+        assert_eq!(actor_at_run(org, admin, Some(&now)), None);
+        assert_eq!(actor_at_run(users, admin, Some(&now)), Some(Actor { user_id: 7, role: Role::Agent }));
+        now.role = Role::EndUser;
+        assert_eq!(actor_at_run(users, admin, Some(&now)), None);
+        now.role = Role::Admin;
+        now.suspended = true;
+        assert_eq!(actor_at_run(users, admin, Some(&now)), None);
+        now.suspended = false;
+        now.active = false;
+        assert_eq!(actor_at_run(users, admin, Some(&now)), None);
+        assert_eq!(actor_at_run(users, admin, None), None);
+        // Another user's record never stands in for the submitter.
+        now.active = true;
+        now.id = 8;
+        assert_eq!(actor_at_run(users, admin, Some(&now)), None);
+    }
+
+    #[test]
+    fn idempotency_keys_belong_to_their_caller() {
+        let a = Actor { user_id: 1, role: Role::Admin };
+        let b = Actor { user_id: 2, role: Role::Agent };
+        let k = JobKind::CreateMany;
+        assert_ne!(idempotency_scope(a, k, "x"), idempotency_scope(b, k, "x"));
+        assert_ne!(idempotency_scope(a, k, "x"), idempotency_scope(a, JobKind::UpdateMany, "x"));
+        assert_eq!(idempotency_scope(a, k, "x"), idempotency_scope(a, k, "x"));
+    }
 
     #[test]
     fn entries_look_like_zendesk() {

@@ -39,10 +39,30 @@ fn words(query: &str) -> Vec<String> {
     out
 }
 
-/// Parses a query; an unknown key or a bad value is an error naming it.
+/// The longest query deskd searches, in characters. Zendesk documents no figure for users
+/// search (only 1,000 results a query and 100 a page); this is far beyond any real query and
+/// keeps what one request may ask of the database small.
+pub const MAX_QUERY_CHARS: usize = 1024;
+
+/// The most terms a query may combine: each is a condition (often a subquery) in one statement.
+pub const MAX_TERMS: usize = 32;
+
+/// Parses a query; an unknown key, a bad value, or a query beyond the caps is an error naming it.
 pub fn parse(query: &str) -> Result<Vec<Term>, String> {
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(format!(
+            "The query is too long: at most {MAX_QUERY_CHARS} characters"
+        ));
+    }
+    let words = words(query);
+    if words.len() > MAX_TERMS {
+        return Err(format!(
+            "The query has {} terms: at most {MAX_TERMS} may be combined",
+            words.len()
+        ));
+    }
     let mut terms = Vec::new();
-    for word in words(query) {
+    for word in words {
         let Some((key, value)) = word
             .split_once(':')
             .filter(|(k, _)| !k.is_empty() && !k.contains('@'))
@@ -63,7 +83,7 @@ pub fn parse(query: &str) -> Result<Vec<Term>, String> {
             }
             "email" => Term::Email(crate::text::normalize(value)),
             "external_id" => Term::ExternalId(crate::text::normalize(value)),
-            "name" => Term::Name(crate::text::normalize(value)),
+            "name" => Term::Name(crate::text::fold(value)),
             "role" => {
                 Term::Role(Role::parse(value).ok_or_else(|| format!("role:{value} is not a role"))?)
             }
@@ -104,5 +124,15 @@ mod tests {
         assert!(parse("shoe_size:9").is_err());
         assert!(parse("role:boss").is_err());
         assert!(parse("email:").is_err());
+    }
+
+    #[test]
+    fn caps_terms_and_length() {
+        let at_cap = vec!["w"; MAX_TERMS].join(" ");
+        assert_eq!(parse(&at_cap).unwrap().len(), MAX_TERMS);
+        assert!(parse(&format!("{at_cap} w")).unwrap_err().contains("terms"));
+        // Quoted runs are one term each; length counts characters, not bytes.
+        assert!(parse(&format!("\"{}\"", "é ".repeat(MAX_QUERY_CHARS / 2 - 1))).is_ok());
+        assert!(parse(&"é".repeat(MAX_QUERY_CHARS + 1)).unwrap_err().contains("too long"));
     }
 }

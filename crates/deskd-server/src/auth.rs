@@ -278,7 +278,7 @@ pub async fn with_argon2<T: Send + 'static>(
 }
 
 async fn verify(app: &AppState, creds: Credentials) -> Result<Caller, ApiError> {
-    let mut conn = app.store.reader().await?;
+    let mut conn = app.store.priority_reader().await?;
     let caller = match creds {
         Credentials::Token { email, token } => {
             let p = credentials::principal_by_email(&mut conn, &email, &digest(&token)).await?;

@@ -429,7 +429,7 @@ async fn submit(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty());
-    let key = key.map(|k| format!("{}:{k}", kind.as_str()));
+    let key = key.map(|k| deskd_model::job::idempotency_scope(actor, kind, k));
     let request_digest = digest(&format!(
         "{}:{}",
         kind.as_str(),

@@ -27,6 +27,8 @@ pub enum ApiError {
     InvalidEndpoint,
     #[error("request body too large")]
     TooLarge { limit: usize },
+    #[error("request body is not JSON")]
+    UnsupportedMediaType,
     #[error("validation failed")]
     Invalid(ValidationErrors),
     /// Something failed on deskd's side; the cause is kept for the log, never sent.
@@ -85,6 +87,10 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"error": "RequestTooLarge", "description": format!("The request body may be at most {limit} bytes")}),
             ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"error": "UnsupportedMediaType", "description": "Request bodies must be JSON, sent with Content-Type: application/json"}),
+            ),
             ApiError::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"error": "RecordInvalid", "description": "Record validation errors", "details": errors.details()}),
@@ -133,6 +139,15 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_statement_timeout() {
+            // A read that ran past its bound: the server's limit, not a fault, and not the
+            // client's mistake either; logged, answered as Zendesk answers a search it gave up on.
+            tracing::warn!(error = %e, "a read ran past its statement timeout");
+            return ApiError::Raw(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "unavailable", "description": "Sorry, we could not complete your search query. Please try again in a moment."}),
+            );
+        }
         ApiError::Internal(Box::new(e))
     }
 }

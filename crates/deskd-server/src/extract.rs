@@ -39,7 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        read_limited(req.into_body())
+        read_json(req)
             .await
             .and_then(|bytes| parse_object(&bytes))
             .map(JsonObject)
@@ -47,19 +47,40 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 }
 
 /// A JSON object body that may be absent (a DELETE carrying its parameters in the query): an
-/// empty body is `None`; anything else reads as [`JsonObject`] does.
+/// empty body, whatever its content type, is `None`; anything else reads as [`JsonObject`] does.
 pub struct OptionalJsonObject(pub Option<Map<String, Value>>);
 
 impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let bytes = read_limited(req.into_body()).await?;
+        let bytes = read_json(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonObject(None));
         }
         parse_object(&bytes).map(|m| OptionalJsonObject(Some(m)))
     }
+}
+
+/// Reads a JSON body within the server's body budget (see `bodies`; its layer has already
+/// refused bodies of other types).
+async fn read_json(req: Request) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let budget = req.extensions().get::<crate::bodies::BodyBudget>().cloned();
+    // An announced size is taken before reading (an oversized one is refused by the read).
+    let announced = declared.filter(|n| *n <= MAX_BODY_BYTES);
+    if let (Some(b), Some(n)) = (&budget, announced) {
+        b.take(n).await;
+    }
+    let bytes = read_limited(req.into_body()).await?;
+    if let (Some(b), None) = (&budget, announced) {
+        b.take(bytes.len()).await;
+    }
+    Ok(bytes)
 }
 
 /// How much of an oversized body deskd reads and discards so that the client, still sending,

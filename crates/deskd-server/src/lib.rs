@@ -7,6 +7,7 @@ mod account;
 mod api_tokens;
 pub mod auth;
 pub mod bootstrap;
+mod bodies;
 mod bulk;
 mod drain;
 mod error;
@@ -86,6 +87,12 @@ pub struct Config {
     /// On shutdown, how long requests in flight get to finish before their connections are
     /// dropped.
     pub shutdown_grace: Duration,
+    /// How long one statement of a list or search page may run on PostgreSQL before it is
+    /// cancelled and the request answered 503.
+    pub read_timeout: Duration,
+    /// Bytes of JSON request bodies read and parsed at once across the server (parsing costs
+    /// many times a body's size); further bodies wait their turn.
+    pub body_budget: usize,
     /// Test mode (`deskd serve --test-mode`): the `/__deskd/` controls (reset, request journal,
     /// fault injection) for running deskd as a test double. Off, those paths are 404.
     pub test_mode: bool,
@@ -112,6 +119,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(10),
+            body_budget: 16 * 1024 * 1024,
             test_mode: false,
         }
     }
@@ -129,6 +138,8 @@ pub struct AppState {
     pub limiter: limits::Limiter,
     /// Bounds the argon2 computations in flight (see `auth::with_argon2`).
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
+    /// The bytes of request bodies being read and parsed at once (see `bodies`).
+    pub body_permits: Arc<tokio::sync::Semaphore>,
     /// Test mode's state (journal, fault rules); present only when `config.test_mode`.
     pub test: Option<Arc<testmode::TestState>>,
 }
@@ -156,6 +167,7 @@ impl AppState {
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(
                 config.password_verifications.max(1),
             )),
+            body_permits: bodies::semaphore(config.body_budget),
             store,
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
@@ -208,6 +220,10 @@ fn routes(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bodies::layer,
         ))
         .layer(axum::middleware::from_fn(paths::common_headers))
         .layer(axum::middleware::from_fn(paths::log_requests))

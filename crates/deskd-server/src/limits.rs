@@ -122,7 +122,7 @@ impl Limiter {
         let (allowed, tat) = match store.backend() {
             Backend::Postgres => {
                 let key = key.to_owned();
-                let mut conn = store.reader().await?;
+                let mut conn = store.priority_reader().await?;
                 rate_limits::take(&mut conn, &key, now, rate.interval_ms(), rate.period_ms())
                     .await?
             }
@@ -150,7 +150,7 @@ impl Limiter {
         let now = now_ms();
         match store.backend() {
             Backend::Postgres => {
-                let mut conn = store.reader().await?;
+                let mut conn = store.priority_reader().await?;
                 rate_limits::refund(&mut conn, key, now, rate.interval_ms()).await
             }
             Backend::Sqlite => {
@@ -173,7 +173,7 @@ impl Limiter {
         let now = now_ms();
         let tat = match store.backend() {
             Backend::Postgres => {
-                let mut conn = store.reader().await?;
+                let mut conn = store.priority_reader().await?;
                 rate_limits::peek(&mut conn, key).await?
             }
             Backend::Sqlite => self
@@ -199,7 +199,7 @@ pub fn spawn_purge(store: Store) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let purged = match store.reader().await {
+            let purged = match store.priority_reader().await {
                 Ok(mut conn) => rate_limits::purge(&mut conn, now_ms()).await,
                 Err(e) => Err(e),
             };

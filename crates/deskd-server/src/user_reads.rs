@@ -65,7 +65,8 @@ pub(crate) async fn page(
     wire: fn(&UserRecord, &str) -> Value,
 ) -> Result<Response, ApiError> {
     let paging = Paging::from_query(query)?;
-    let mut conn = app.store.reader().await?;
+    let mut reader = app.store.reader().await?;
+    let mut conn = reader.bounded(app.config.read_timeout).await?;
     let body = match paging {
         Paging::Offset { page, per_page } => {
             let users =
@@ -111,6 +112,7 @@ pub(crate) async fn page(
             )
         }
     };
+    conn.commit().await.map_err(deskd_store::StoreError::from)?;
     Ok(ok(&body))
 }
 

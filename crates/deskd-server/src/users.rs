@@ -89,7 +89,7 @@ async fn profile_key(app: &AppState, input: &UserInput) -> Result<Option<String>
     if let Some(id) = input.id {
         return Ok(Some(format!("profile:{id}")));
     }
-    let mut conn = app.store.reader().await?;
+    let mut conn = app.store.priority_reader().await?;
     if let Some(Some(ext)) = &input.external_id {
         return Ok(Some(
             match users::id_by_external_id(&mut conn, ext).await? {

@@ -267,6 +267,10 @@ async fn step(
                 (items.clone(), id.clone(), owner.clone(), message.clone());
             let (slots, ready) = (slots.clone(), ready.clone());
             Box::pin(async move {
+                // The submitter as it is now, read in this transaction: a job outlives the
+                // rights it was submitted with only as far as the submitter still has them.
+                let submitter = deskd_store::users::load(conn, actor.user_id).await?;
+                let run_as = deskd_model::job::actor_at_run(kind, actor, submitter.as_ref());
                 if !jobs::advance(
                     conn,
                     &id,
@@ -281,27 +285,29 @@ async fn step(
                 {
                     return Ok(false);
                 }
-                let ran = if write == Write::Fail {
-                    Vec::new()
-                } else if !users {
-                    let mut out = Vec::with_capacity(end - start);
-                    for item in &items[start..end] {
-                        out.push(run_item(conn, kind, actor, item, now).await?);
+                let ran = match run_as {
+                    _ if write == Write::Fail => Vec::new(),
+                    None => vec![
+                        ItemOutcome::Failed(deskd_model::Rejection::Forbidden);
+                        slots.iter().filter(|s| s.is_none()).count()
+                    ],
+                    Some(actor) if !users => {
+                        let mut out = Vec::with_capacity(end - start);
+                        for item in &items[start..end] {
+                            out.push(run_item(conn, kind, actor, item, now).await?);
+                        }
+                        out
                     }
-                    out
-                } else if kind == JobKind::DestroyMany {
-                    destroy(conn, &ready, now).await?
-                } else {
-                    let result = create_or_update_batch(conn, backend, &ready, now).await?;
-                    result
-                        .outcomes
-                        .into_iter()
-                        .map(|o| match o {
-                            Ok(Upserted::Created(u)) => ItemOutcome::Created(u.id),
-                            Ok(Upserted::Updated(u)) => ItemOutcome::Updated(u.id),
-                            Err(r) => ItemOutcome::Failed(r),
-                        })
-                        .collect()
+                    Some(actor) => {
+                        let ready: Vec<UpsertItem> = ready
+                            .iter()
+                            .map(|u| UpsertItem {
+                                actor,
+                                ..u.clone()
+                            })
+                            .collect();
+                        run_users(conn, backend, kind, &ready, now).await?
+                    }
                 };
                 let mut ran = ran.into_iter();
                 let mut entries = Vec::with_capacity(slots.len());
@@ -323,6 +329,29 @@ async fn step(
             })
         })
         .await
+}
+
+/// A chunk of a user job's items, run as `items`' actor.
+async fn run_users(
+    conn: &mut deskd_store::Conn,
+    backend: deskd_store::Backend,
+    kind: JobKind,
+    items: &[UpsertItem],
+    now: i64,
+) -> Result<Vec<ItemOutcome>, deskd_store::StoreError> {
+    if kind == JobKind::DestroyMany {
+        return destroy(conn, items, now).await;
+    }
+    let result = create_or_update_batch(conn, backend, items, now).await?;
+    Ok(result
+        .outcomes
+        .into_iter()
+        .map(|o| match o {
+            Ok(Upserted::Created(u)) => ItemOutcome::Created(u.id),
+            Ok(Upserted::Updated(u)) => ItemOutcome::Updated(u.id),
+            Err(r) => ItemOutcome::Failed(r),
+        })
+        .collect())
 }
 
 /// One organization or membership item, decided and written inside the chunk's transaction.

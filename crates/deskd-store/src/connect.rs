@@ -20,6 +20,21 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections in the pool (readers on SQLite; everything on PostgreSQL).
     pub max_connections: u32,
+    /// Pool connections that ordinary reads (lists, searches, exports) may never take, kept for
+    /// authentication, rate limits and writes; `None` for a quarter of the pool, at least 2.
+    pub reserved_connections: Option<u32>,
+}
+
+impl StoreOptions {
+    /// The pool size and how many of its connections ordinary reads may hold at once.
+    pub(crate) fn read_slots(&self) -> (u32, u32) {
+        let max = self.max_connections.max(2);
+        let reserve = self
+            .reserved_connections
+            .unwrap_or((max / 4).max(2))
+            .min(max - 1);
+        (max, max - reserve)
+    }
 }
 
 impl StoreOptions {
@@ -27,6 +42,7 @@ impl StoreOptions {
         StoreOptions {
             url: url.into(),
             max_connections: 16,
+            reserved_connections: None,
         }
     }
 }
@@ -63,7 +79,7 @@ pub(crate) async fn connect(
             let mut writer = AnyConnection::connect_with(&connect_opts).await?;
             writer.execute(SQLITE_PRAGMAS).await?;
             let pool = AnyPoolOptions::new()
-                .max_connections(opts.max_connections.max(2))
+                .max_connections(opts.read_slots().0)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(|conn, _| {
@@ -75,7 +91,7 @@ pub(crate) async fn connect(
         }
         Backend::Postgres => {
             let pool = AnyPoolOptions::new()
-                .max_connections(opts.max_connections.max(2))
+                .max_connections(opts.read_slots().0)
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(|conn, _| {
                     Box::pin(async move { conn.execute(POSTGRES_SETTINGS).await.map(|_| ()) })

@@ -26,6 +26,11 @@ impl StoreError {
         }
     }
 
+    /// PostgreSQL cancelled a statement that ran past its `statement_timeout` (57014).
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.code().as_deref() == Some("57014"))
+    }
+
     /// The database refused what was written (a constraint, a value it cannot store) or the
     /// write kept losing races: trying the same items again alone can succeed or isolate the bad
     /// one. Anything else (connection lost, store closed) is the database's state, not the data's.

@@ -7,6 +7,7 @@ mod batcher;
 mod connect;
 mod error;
 mod migrate;
+mod reader;
 mod writer;
 
 pub mod credentials;
@@ -26,6 +27,7 @@ pub mod users;
 
 pub use connect::{Backend, StoreOptions};
 pub use error::StoreError;
+pub use reader::{Reader, bound_statements};
 pub use sqlx::AnyConnection as Conn;
 pub use writer::BoxFut;
 
@@ -41,6 +43,8 @@ pub struct Store {
     pool: AnyPool,
     writer: writer::Writer,
     batcher: batcher::Batcher,
+    /// Permits for ordinary reads: fewer than the pool's connections (see `reader`).
+    read_permits: Arc<tokio::sync::Semaphore>,
     /// Bumped whenever a write may take access away from someone (a role change, a suspension,
     /// a revoked token); authentication caches are valid only for the epoch they were filled in.
     credentials_epoch: Arc<AtomicU64>,
@@ -50,6 +54,7 @@ impl Store {
     /// Connects, creating a SQLite file if needed, and migrates.
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
         let (backend, pool, writer_conn) = connect::connect(opts).await?;
+        let read_permits = Arc::new(tokio::sync::Semaphore::new(opts.read_slots().1 as usize));
         migrate::run(backend, &pool).await?;
         let credentials_epoch = Arc::new(AtomicU64::new(0));
         let writer = writer::Writer::new(
@@ -68,6 +73,7 @@ impl Store {
             pool,
             writer,
             batcher,
+            read_permits,
             credentials_epoch,
         })
     }
@@ -76,8 +82,17 @@ impl Store {
         self.backend
     }
 
-    /// A connection for reads.
-    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+    /// A connection for an ordinary read (a list, a search, an export): these share what the
+    /// pool has beyond its reserve, and wait for one another rather than for it.
+    pub async fn reader(&self) -> Result<Reader, StoreError> {
+        reader::acquire(&self.read_permits, &self.pool).await
+    }
+
+    /// A connection from the reserve as well: for authentication, rate limits and the reads a
+    /// write makes, which must not queue behind heavy searches.
+    pub async fn priority_reader(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
@@ -115,6 +130,7 @@ impl Store {
     pub async fn close(&self) {
         self.batcher.close().await;
         self.writer.close().await;
+        self.read_permits.close();
         self.pool.close().await;
     }
 }

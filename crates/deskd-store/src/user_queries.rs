@@ -73,12 +73,12 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
     }
     if let Some(prefix) = &filter.name_prefix {
         parts.push(format!(
-            "lower(name) LIKE {} ESCAPE '\\' AND id NOT IN (SELECT user_id FROM identities WHERE type = 'foreign')",
+            "name_norm LIKE {} ESCAPE '\\' AND id NOT IN (SELECT user_id FROM identities WHERE type = 'foreign')",
             p.one()
         ));
         args.push(Arg::Text(format!(
             "{}%",
-            like_literal(&prefix.to_lowercase())
+            like_literal(&deskd_model::text::fold(prefix))
         )));
     }
     for term in &filter.terms {
@@ -96,7 +96,7 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
                 args.push(Arg::Text(e.clone()));
             }
             Term::Name(n) => {
-                parts.push(format!("lower(name) LIKE {} ESCAPE '\\'", p.one()));
+                parts.push(format!("name_norm LIKE {} ESCAPE '\\'", p.one()));
                 args.push(Arg::Text(like(n)));
             }
             Term::Role(r) => {
@@ -120,7 +120,7 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
             Term::Any(w) => {
                 let (a, b) = (p.one(), p.one());
                 parts.push(format!(
-                    "(lower(name) LIKE {a} ESCAPE '\\' OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b} ESCAPE '\\'))"
+                    "(name_norm LIKE {a} ESCAPE '\\' OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b} ESCAPE '\\'))"
                 ));
                 args.push(Arg::Text(like(w)));
                 args.push(Arg::Text(like(w)));
@@ -292,7 +292,7 @@ pub async fn erase(
     // Only a soft-deleted user is erased: the check comes first, so an active user's id
     // changes nothing (this transaction commits whatever ran before a `None`).
     let res = sqlx::query(
-        "UPDATE users SET name = 'Permanently Deleted User', email = NULL, external_id = NULL, external_id_norm = NULL, \
+        "UPDATE users SET name = 'Permanently Deleted User', name_norm = 'permanently deleted user', email = NULL, external_id = NULL, external_id_norm = NULL, \
          phone = NULL, shared_phone_number = NULL, alias = NULL, details = NULL, notes = NULL, signature = NULL, \
          remote_photo_url = NULL, tags = '[]', user_fields = '{}', password_hash = NULL, organization_id = NULL, \
          default_group_id = NULL, verified = 0, updated_at = $1 WHERE id = $2 AND active = 0",

@@ -11,8 +11,9 @@ use crate::StoreError;
 use crate::rows::{self, MAX_BOUND, Params, Q, all, b, first, int, json};
 
 /// Columns written from a [`UserRecord`], in bind order.
-const WRITE_COLUMNS: [&str; 28] = [
+const WRITE_COLUMNS: [&str; 29] = [
     "name",
+    "name_norm",
     "email",
     "external_id",
     "external_id_norm",
@@ -50,10 +51,11 @@ enum Val {
 }
 
 /// The values of [`WRITE_COLUMNS`] for `u`, in order.
-fn values(u: &UserRecord) -> [Val; 28] {
+fn values(u: &UserRecord) -> [Val; 29] {
     use Val::{Int, Text};
     [
         Text(Some(u.name.clone())),
+        Text(Some(deskd_model::text::fold(&u.name))),
         Text(u.email.clone()),
         Text(u.external_id.clone()),
         Text(u.external_id.as_deref().map(deskd_model::text::normalize)),
@@ -596,11 +598,20 @@ pub async fn delete_identity_by_value(
         .bind(deskd_model::text::normalize(value))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE users SET email = NULL WHERE id = $1 AND email IS NOT NULL AND lower(trim(email)) = $2")
-        .bind(user_id)
-        .bind(deskd_model::text::normalize(value))
-        .execute(conn)
-        .await?;
+    // Compared after deskd's normalisation (SQL's lower() is not it: ASCII-only on SQLite, no
+    // NFC nor IDNA anywhere).
+    let row = first(
+        conn,
+        sqlx::query("SELECT email FROM users WHERE id = $1").bind(user_id),
+    )
+    .await?;
+    let email = row.map(|r| rows::opt_text(&r, "email")).transpose()?.flatten();
+    if email.is_some_and(|e| deskd_model::text::normalize(&e) == deskd_model::text::normalize(value)) {
+        sqlx::query("UPDATE users SET email = NULL WHERE id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

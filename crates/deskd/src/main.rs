@@ -80,6 +80,18 @@ struct ServeArgs {
     /// Database connections (readers on SQLite, all on PostgreSQL).
     #[arg(long, env = "DESKD_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// Of those, connections that lists, searches and exports may never take: kept for
+    /// authentication, rate limits and writes (default: a quarter, at least 2).
+    #[arg(long, env = "DESKD_DB_RESERVED_CONNECTIONS")]
+    db_reserved_connections: Option<u32>,
+    /// Milliseconds one statement of a list or search page may run on PostgreSQL before it is
+    /// cancelled (answered 503).
+    #[arg(long, env = "DESKD_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    read_timeout_ms: u64,
+    /// MiB of JSON request bodies read and parsed at once across the server; further bodies
+    /// wait (a body larger than this still runs, alone).
+    #[arg(long, env = "DESKD_BODY_BUDGET_MIB", default_value_t = 16)]
+    body_budget_mib: usize,
     /// Switch every rate limit on or off (`off` for benchmarks and load tests).
     #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]
     rate_limits: OnOff,
@@ -212,6 +224,7 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut opts = StoreOptions::new(&args.database);
     opts.max_connections = args.db_connections;
+    opts.reserved_connections = args.db_reserved_connections;
     let store = Store::open(&opts)
         .await
         .map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;
@@ -264,6 +277,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
         max_connections: args.max_connections.max(1),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+        read_timeout: std::time::Duration::from_millis(args.read_timeout_ms.max(1)),
+        body_budget: args.body_budget_mib.max(1) * 1024 * 1024,
         test_mode: args.test_mode,
     };
     let grace = args.shutdown_grace_secs;

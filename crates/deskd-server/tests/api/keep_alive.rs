@@ -126,7 +126,7 @@ async fn an_unread_body_too_long_to_discard_closes_with_notice() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut conn = TcpStream::connect(app.addr).await.expect("connect");
     let head = format!(
-        "POST /api/v2/users/me HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/v2/users/me HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         app.addr,
         100u64 * 1024 * 1024 * 1024
     );
