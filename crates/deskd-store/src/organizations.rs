@@ -214,6 +214,9 @@ pub async fn update_by_id(
     input: &deskd_model::organization_input::OrganizationInput,
     now: i64,
 ) -> Result<Decided<OrganizationRecord>, StoreError> {
+    // `update` writes every column back: read the row under its lock (as the tags endpoints
+    // do), or a concurrent write of another field is lost, and a delete meanwhile answers 200.
+    lock(conn, id, "FOR UPDATE").await?;
     let Some(mut org) = load(conn, id).await? else {
         return Ok(Err(deskd_model::Rejection::NotFound));
     };

@@ -5,6 +5,8 @@
 mod helpers;
 
 mod anonymous_budget;
+mod attack_org_writes;
+mod attack_support;
 mod auth;
 mod bad_input;
 mod bulk;
