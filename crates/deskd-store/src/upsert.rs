@@ -160,6 +160,9 @@ async fn gather(
         }
     }
     let mut w = Working::default();
+    // The organizations named, before the users (the order a delete takes them in): none can
+    // be deleted under a user write that decided it exists.
+    organizations::lock_shared(conn, &org_ids, &org_names).await?;
     // One statement finds and locks the users named; the loop below then reads the facts and
     // only has more to lock when a key changed hands in between.
     let mut locked: HashSet<i64> = if lock {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod anonymous_budget;
 mod attack_membership_races;
+mod attack_org_delete_races;
 mod attack_org_writes;
 mod attack_support;
 mod auth;
