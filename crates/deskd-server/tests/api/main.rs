@@ -9,6 +9,7 @@ mod attack_membership_races;
 mod attack_org_delete_races;
 mod attack_org_writes;
 mod attack_support;
+mod attack_testmode;
 mod auth;
 mod bad_input;
 mod bulk;
