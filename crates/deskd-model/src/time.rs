@@ -16,7 +16,8 @@ pub fn now_ms() -> i64 {
         return real;
     }
     match test_clock::FROZEN_AT.load(Ordering::SeqCst) {
-        test_clock::RUNNING => real + test_clock::OFFSET.load(Ordering::SeqCst),
+        // Saturating: the offset is kept within `RANGE_MS` of the epoch, but the real clock moves.
+        test_clock::RUNNING => real.saturating_add(test_clock::OFFSET.load(Ordering::SeqCst)),
         frozen => frozen,
     }
 }
@@ -36,6 +37,20 @@ pub mod test_clock {
     /// The frozen time in ms, or [`RUNNING`].
     pub(super) static FROZEN_AT: AtomicI64 = AtomicI64::new(RUNNING);
     pub(super) const RUNNING: i64 = i64::MIN;
+
+    /// The times the clock may be moved to, in ms: from the Unix epoch to the last millisecond
+    /// of year 9999, what a `*_at` field can show (and far from `i64` overflow and from the
+    /// `RUNNING` mark).
+    pub const RANGE_MS: std::ops::RangeInclusive<i64> = 0..=253_402_300_799_999;
+
+    /// Where a clock showing `now_ms` stands after being set to `set` and then advanced by
+    /// `advance` (either may be absent); `None` when that is outside [`RANGE_MS`], and the clock
+    /// must not move.
+    pub fn target(now_ms: i64, set: Option<i64>, advance: Option<i64>) -> Option<i64> {
+        let at = set.unwrap_or(now_ms);
+        let at = at.checked_add(advance.unwrap_or(0))?;
+        (RANGE_MS.contains(&at) && set.is_none_or(|s| RANGE_MS.contains(&s))).then_some(at)
+    }
 
     /// Lets this process's clock be moved (test mode only).
     pub fn enable() {
@@ -127,6 +142,19 @@ pub fn job_message(ts: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_clock_stays_between_1970_and_9999() {
+        use test_clock::target;
+        assert_eq!(target(5_000, None, Some(1_000)), Some(6_000));
+        assert_eq!(target(5_000, Some(0), None), Some(0));
+        assert_eq!(target(5_000, Some(10), Some(-10)), Some(0));
+        assert_eq!(target(5_000, None, Some(-5_001)), None);
+        assert_eq!(target(5_000, Some(-1), Some(1)), None, "the set time itself is checked");
+        assert_eq!(target(5_000, Some(253_402_300_800_000), None), None);
+        assert_eq!(target(5_000, None, Some(i64::MAX)), None);
+        assert_eq!(target(5_000, Some(i64::MIN), None), None);
+    }
 
     #[test]
     fn formats_like_zendesk() {

@@ -247,6 +247,18 @@ async fn set_clock(
     if set.is_none() && advance.is_none() && freeze.is_none() && !reset {
         return Err(invalid("give set, advance, freeze or reset"));
     }
+    // Checked before anything moves: a time past year 9999 (or before 1970) cannot be shown
+    // or stored, and overflowed the clock's arithmetic.
+    let from = if reset {
+        chrono::Utc::now().timestamp_millis()
+    } else {
+        deskd_model::time::now_ms()
+    };
+    if (set.is_some() || advance.is_some()) && test_clock::target(from, set, advance).is_none() {
+        return Err(invalid(
+            "the clock must stay between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ));
+    }
     if reset {
         test_clock::reset();
     }

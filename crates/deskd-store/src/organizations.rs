@@ -31,6 +31,50 @@ pub async fn lock(conn: &mut AnyConnection, id: i64, mode: &str) -> Result<bool,
     Ok(first(conn, sqlx::query(&sql).bind(id)).await?.is_some())
 }
 
+/// Locks, on PostgreSQL, the organizations among `ids` and those named by `names_norm`
+/// (normalised names) `FOR SHARE`, in id order, before a user write that will point at them
+/// decides: a delete in progress (which holds its organization `FOR UPDATE`) is waited for, and
+/// the write then finds the organization gone instead of failing its foreign key. Many writers
+/// share the lock; the organization first, then users, as a delete and a membership take them.
+pub async fn lock_shared(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    names_norm: &[String],
+) -> Result<(), StoreError> {
+    if conn.backend_name() != <sqlx::Postgres as sqlx::Database>::NAME
+        || (ids.is_empty() && names_norm.is_empty())
+    {
+        return Ok(());
+    }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut names_norm = names_norm.to_vec();
+    names_norm.sort_unstable();
+    names_norm.dedup();
+    let mut p = rows::Params::new(conn);
+    let mut clauses = Vec::new();
+    if !ids.is_empty() {
+        clauses.push(format!("id IN ({})", p.list(ids.len())));
+    }
+    if !names_norm.is_empty() {
+        clauses.push(format!("name_norm IN ({})", p.list(names_norm.len())));
+    }
+    let sql = format!(
+        "SELECT id FROM organizations WHERE {} ORDER BY id FOR SHARE",
+        clauses.join(" OR ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    for n in names_norm {
+        q = q.bind(n);
+    }
+    all(conn, q).await?;
+    Ok(())
+}
+
 /// The organization whose name matches `name` case-insensitively, trimmed.
 pub async fn id_by_name(conn: &mut AnyConnection, name: &str) -> Result<Option<i64>, StoreError> {
     let row = first(
@@ -214,6 +258,9 @@ pub async fn update_by_id(
     input: &deskd_model::organization_input::OrganizationInput,
     now: i64,
 ) -> Result<Decided<OrganizationRecord>, StoreError> {
+    // `update` writes every column back: read the row under its lock (as the tags endpoints
+    // do), or a concurrent write of another field is lost, and a delete meanwhile answers 200.
+    lock(conn, id, "FOR UPDATE").await?;
     let Some(mut org) = load(conn, id).await? else {
         return Ok(Err(deskd_model::Rejection::NotFound));
     };
@@ -250,8 +297,8 @@ pub async fn create_or_update(
 
 /// Deletes an organization; its users lose it. False when there was none.
 pub async fn delete(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, StoreError> {
-    // Held until commit: a membership created meanwhile waits (see `lock_shared`) and then
-    // finds the organization gone, so no member is missed.
+    // Held until commit: a membership or user write meanwhile waits (their `FOR SHARE`, see
+    // `lock_shared`) and then finds the organization gone, so no member is missed.
     if !lock(conn, id, "FOR UPDATE").await? {
         return Ok(false);
     }

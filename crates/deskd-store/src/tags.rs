@@ -8,7 +8,7 @@ use deskd_model::tags::{self, TagOp};
 use sqlx::AnyConnection;
 
 use crate::StoreError;
-use crate::rows::{first, json};
+use crate::rows::json;
 
 type Decided<T> = Result<T, Rejection>;
 
@@ -46,13 +46,7 @@ pub async fn organization(
     given: &[String],
     now: i64,
 ) -> Result<Decided<Vec<String>>, StoreError> {
-    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
-        first(
-            conn,
-            sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE").bind(id),
-        )
-        .await?;
-    }
+    crate::organizations::lock(conn, id, "FOR UPDATE").await?;
     let Some(org) = crate::organizations::load(conn, id).await? else {
         return Ok(Err(Rejection::NotFound));
     };

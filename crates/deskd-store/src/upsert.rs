@@ -74,6 +74,13 @@ impl Working {
         self.next_temp -= 1;
         self.next_temp
     }
+
+    /// Whether the batch writes anything of an existing user: a changed row, or memberships
+    /// replaced by a set organization (even one the user already has, which leaves the row
+    /// as it was but deletes its other memberships).
+    fn changes_existing_users(&self) -> bool {
+        !self.dirty_users.is_empty() || self.organization_set.iter().any(|id| *id > 0)
+    }
 }
 
 /// What a batch did: one outcome per item, in order.
@@ -90,10 +97,11 @@ pub async fn create_or_update_batch(
     now: i64,
 ) -> Result<Batch, StoreError> {
     // First decided on facts read without locks: a batch that only creates users (guarded by
-    // the unique indexes) or changes nothing needs none. One that changes existing users is
-    // decided again on their rows locked (PostgreSQL), so no writer decides on a stale row.
+    // the unique indexes) or changes nothing needs none. One that changes existing users (their
+    // rows or their memberships) is decided again on their rows locked (PostgreSQL), so no
+    // writer decides on a stale row.
     let (mut w, mut outcomes) = decide_all(conn, backend, items, false, now).await?;
-    if backend == Backend::Postgres && !w.dirty_users.is_empty() {
+    if backend == Backend::Postgres && w.changes_existing_users() {
         (w, outcomes) = decide_all(conn, backend, items, true, now).await?;
     }
     write(conn, backend, &mut w, &mut outcomes, now).await?;
@@ -152,6 +160,9 @@ async fn gather(
         }
     }
     let mut w = Working::default();
+    // The organizations named, before the users (the order a delete takes them in): none can
+    // be deleted under a user write that decided it exists.
+    organizations::lock_shared(conn, &org_ids, &org_names).await?;
     // One statement finds and locks the users named; the loop below then reads the facts and
     // only has more to lock when a key changed hands in between.
     let mut locked: HashSet<i64> = if lock {

@@ -5,6 +5,11 @@
 mod helpers;
 
 mod anonymous_budget;
+mod attack_membership_races;
+mod attack_org_delete_races;
+mod attack_org_writes;
+mod attack_support;
+mod attack_testmode;
 mod auth;
 mod bad_input;
 mod bodies;
