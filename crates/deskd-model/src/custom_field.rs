@@ -201,7 +201,9 @@ impl FieldDef {
             );
             m.insert(
                 "relationship_filter".into(),
-                self.relationship_filter.clone().unwrap_or_else(|| json!({})),
+                self.relationship_filter
+                    .clone()
+                    .unwrap_or_else(|| json!({})),
             );
         }
         Value::Object(m)
@@ -356,7 +358,11 @@ pub fn read_option(obj: &Map<String, Value>) -> Result<OptionInput, ValidationEr
         None | Some(Ok(None)) => None,
         Some(Ok(Some(id))) if id > 0 => Some(id),
         _ => {
-            errors.add("custom_field_options", "id is not a number", Some("InvalidValue"));
+            errors.add(
+                "custom_field_options",
+                "id is not a number",
+                Some("InvalidValue"),
+            );
             None
         }
     };
@@ -376,10 +382,18 @@ pub fn read_option(obj: &Map<String, Value>) -> Result<OptionInput, ValidationEr
         .flatten()
         .unwrap_or_default();
     if name.is_empty() {
-        errors.add("custom_field_options", "name cannot be blank", Some("BlankValue"));
+        errors.add(
+            "custom_field_options",
+            "name cannot be blank",
+            Some("BlankValue"),
+        );
     }
     if value.is_empty() {
-        errors.add("custom_field_options", "value cannot be blank", Some("BlankValue"));
+        errors.add(
+            "custom_field_options",
+            "value cannot be blank",
+            Some("BlankValue"),
+        );
     } else if value.chars().any(char::is_whitespace) {
         // The value is a tag: Zendesk's tags have no white space.
         errors.add(
@@ -458,10 +472,9 @@ fn plan_options(
             );
             continue;
         }
-        let id = o
-            .id
-            .filter(|id| existing.iter().any(|e| e.id == *id))
-            .unwrap_or(0);
+        let id =
+            o.id.filter(|id| existing.iter().any(|e| e.id == *id))
+                .unwrap_or(0);
         out.push(FieldOption {
             id,
             name: o.name.clone(),
@@ -486,7 +499,11 @@ fn check_kind(def: &FieldDef, errors: &mut ValidationErrors) {
                     );
                 }
             }
-            _ => errors.add("regexp_for_validation", "cannot be blank", Some("BlankValue")),
+            _ => errors.add(
+                "regexp_for_validation",
+                "cannot be blank",
+                Some("BlankValue"),
+            ),
         },
         FieldKind::Dropdown | FieldKind::Multiselect if def.options.is_empty() => {
             errors.add(
@@ -583,7 +600,11 @@ pub fn plan_create(
             .clone()
             .flatten()
             .filter(|t| kind == FieldKind::Checkbox && !t.is_empty()),
-        options: if kind.has_options() { options } else { Vec::new() },
+        options: if kind.has_options() {
+            options
+        } else {
+            Vec::new()
+        },
         relationship_target_type: input
             .relationship_target_type
             .clone()
@@ -621,15 +642,15 @@ pub fn plan_update(
 ) -> Result<(FieldDef, bool), ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let mut def = current.clone();
-    if let Some(k) = input.kind.as_deref().filter(|k| !k.is_empty()) {
-        if FieldKind::parse(k) != Some(current.kind) {
-            errors.add("type", "cannot be changed", Some("InvalidValue"));
-        }
+    if let Some(k) = input.kind.as_deref().filter(|k| !k.is_empty())
+        && FieldKind::parse(k) != Some(current.kind)
+    {
+        errors.add("type", "cannot be changed", Some("InvalidValue"));
     }
-    if let Some(key) = input.key.as_deref().filter(|k| !k.is_empty()) {
-        if key != current.key {
-            errors.add("key", "cannot be changed", Some("InvalidValue"));
-        }
+    if let Some(key) = input.key.as_deref().filter(|k| !k.is_empty())
+        && key != current.key
+    {
+        errors.add("key", "cannot be changed", Some("InvalidValue"));
     }
     if let Some(title) = &input.title {
         if title.is_empty() {
@@ -659,20 +680,20 @@ pub fn plan_update(
     if let Some(a) = input.active {
         def.active = a;
     }
-    if def.kind == FieldKind::Regexp {
-        if let Some(r) = &input.regexp_for_validation {
-            def.regexp_for_validation = r.clone();
-        }
+    if def.kind == FieldKind::Regexp
+        && let Some(r) = &input.regexp_for_validation
+    {
+        def.regexp_for_validation = r.clone();
     }
-    if def.kind == FieldKind::Checkbox {
-        if let Some(t) = &input.tag {
-            def.tag = t.clone().filter(|t| !t.is_empty());
-        }
+    if def.kind == FieldKind::Checkbox
+        && let Some(t) = &input.tag
+    {
+        def.tag = t.clone().filter(|t| !t.is_empty());
     }
-    if def.kind.has_options() {
-        if let Some(options) = &input.options {
-            def.options = plan_options(options, &current.options, &mut errors);
-        }
+    if def.kind.has_options()
+        && let Some(options) = &input.options
+    {
+        def.options = plan_options(options, &current.options, &mut errors);
     }
     if def.kind == FieldKind::Lookup {
         if let Some(t) = &input.relationship_target_type {
@@ -905,7 +926,10 @@ mod tests {
         assert!(changed);
         assert_eq!(u.raw_title, "Tier");
         assert_eq!(
-            u.options.iter().map(|o| (o.id, o.position)).collect::<Vec<_>>(),
+            u.options
+                .iter()
+                .map(|o| (o.id, o.position))
+                .collect::<Vec<_>>(),
             vec![(52, 0), (0, 1)]
         );
         assert_eq!(u.updated_at, 20);
@@ -926,11 +950,19 @@ mod tests {
         let (f, new) = plan_option(&d, &opt(json!({"name": "B", "value": "b"})), 5).unwrap();
         assert!(new);
         assert_eq!(f.options.len(), 2);
-        let (f, new) = plan_option(&d, &opt(json!({"id": 11, "name": "A2", "value": "a"})), 5).unwrap();
+        let (f, new) =
+            plan_option(&d, &opt(json!({"id": 11, "name": "A2", "value": "a"})), 5).unwrap();
         assert!(!new);
         assert_eq!(f.options[0].name, "A2");
         assert!(plan_option(&d, &opt(json!({"name": "A again", "value": "A"})), 5).is_err());
-        assert!(read_option(json!({"name": "x", "value": "has space"}).as_object().unwrap()).is_err());
+        assert!(
+            read_option(
+                json!({"name": "x", "value": "has space"})
+                    .as_object()
+                    .unwrap()
+            )
+            .is_err()
+        );
         assert!(plan_option_removal(&d, 99, 5).is_none());
         assert!(plan_option_removal(&d, 11, 5).unwrap().is_err());
 

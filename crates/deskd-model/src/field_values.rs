@@ -278,16 +278,27 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_under_the_key_with_the_title() {
-        let e = err(json!({"seats": "three", "born": "2020-13-01", "zip": "1234", "tier": "bronze",
-                           "langs": ["de"], "vip": "maybe", "ratio": "NaN", "manager": -1, "notes": {"a": 1}}));
+        let e = err(
+            json!({"seats": "three", "born": "2020-13-01", "zip": "1234", "tier": "bronze",
+                           "langs": ["de"], "vip": "maybe", "ratio": "NaN", "manager": -1, "notes": {"a": 1}}),
+        );
         let keys: Vec<&str> = e.fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["seats", "born", "zip", "tier", "langs", "vip", "ratio", "manager", "notes"]
+            [
+                "seats", "born", "zip", "tier", "langs", "vip", "ratio", "manager", "notes"
+            ]
         );
         assert_eq!(e.fields[0].1.description, "Seats: is not a number");
-        assert_eq!(e.fields[3].1.description, "Tier: bronze is not a valid option");
-        assert!(e.fields.iter().all(|(_, f)| f.error == Some("InvalidValue")));
+        assert_eq!(
+            e.fields[3].1.description,
+            "Tier: bronze is not a valid option"
+        );
+        assert!(
+            e.fields
+                .iter()
+                .all(|(_, f)| f.error == Some("InvalidValue"))
+        );
         assert!(accept(&defs(), json!({"notes": "a\u{0}b"}).as_object().unwrap()).is_err());
         assert!(accept(&defs(), json!({"born": "2020-01-01x"}).as_object().unwrap()).is_err());
         assert!(accept(&defs(), json!({"seats": 1.5}).as_object().unwrap()).is_err());

@@ -6,11 +6,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::custom_field::FieldDef;
 use crate::error::ValidationErrors;
+use crate::field_values;
 use crate::input::{MAX_TEXT, Patch, Reader};
 use crate::organization::OrganizationRecord;
-use crate::custom_field::FieldDef;
-use crate::field_values;
 
 const MAX_SHORT: usize = 255;
 
@@ -95,7 +95,10 @@ impl OrganizationInput {
         Ok(org)
     }
 
-    fn field_values(&self, fields: &[FieldDef]) -> Result<Option<Map<String, Value>>, ValidationErrors> {
+    fn field_values(
+        &self,
+        fields: &[FieldDef],
+    ) -> Result<Option<Map<String, Value>>, ValidationErrors> {
         self.organization_fields
             .as_ref()
             .map(|supplied| field_values::accept(fields, supplied))

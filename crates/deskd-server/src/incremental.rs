@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use deskd_model::custom_field::Resource;
 use deskd_store::{user_queries, users};
 use serde_json::{Value, json};
 
@@ -65,6 +66,7 @@ async fn export(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     within_limit(&app).await?;
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let now = deskd_model::time::now();
     let cursor = q.get("cursor").filter(|c| !c.is_empty());
     let (start, after) = match (cursor, q.get("start_time")) {
@@ -116,7 +118,7 @@ async fn export(
         ""
     };
     let mut body = json!({
-        "users": page.iter().map(|u| json!(u.to_wire(&base))).collect::<Vec<_>>(),
+        "users": page.iter().map(|u| json!(crate::custom_fields::user(u, &base, &defs))).collect::<Vec<_>>(),
         "after_url": after_url.then(|| format!("{base}/incremental/users/cursor.json?cursor={}{include}", after_cursor.clone().unwrap_or_default())),
         "after_cursor": after_cursor,
         "before_url": null,
@@ -255,6 +257,7 @@ async fn users_by_time(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     within_limit(&app).await?;
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;
     let per_page = time_based_per_page(&q)?;
@@ -275,7 +278,11 @@ async fn users_by_time(
         )
         .await?
     };
-    let wire: Vec<Value> = page.items.iter().map(|u| json!(u.to_wire(&base))).collect();
+    let wire: Vec<Value> = page
+        .items
+        .iter()
+        .map(|u| json!(crate::custom_fields::user(u, &base, &defs)))
+        .collect();
     let mut body = time_body(
         "users",
         wire,
@@ -306,6 +313,7 @@ async fn organizations_by_time(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     within_limit(&app).await?;
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     use deskd_store::organizations;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;
@@ -324,7 +332,11 @@ async fn organizations_by_time(
         )
         .await?
     };
-    let wire: Vec<Value> = page.items.iter().map(|o| json!(o.to_wire(&base))).collect();
+    let wire: Vec<Value> = page
+        .items
+        .iter()
+        .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+        .collect();
     Ok(ok(&time_body(
         "organizations",
         wire,

@@ -8,6 +8,7 @@ mod api_tokens;
 pub mod auth;
 pub mod bootstrap;
 mod bulk;
+mod custom_fields;
 mod drain;
 mod error;
 mod extract;
@@ -196,6 +197,7 @@ fn routes(state: AppState) -> Router {
         .merge(user_reads::routes())
         .merge(identities::routes())
         .merge(tags::routes())
+        .merge(custom_fields::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(api_tokens::routes())

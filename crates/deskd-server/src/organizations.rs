@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
+use deskd_model::custom_field::{FieldDef, Resource};
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::organization_input::OrganizationInput;
 use deskd_store::organizations::{self, Saved};
@@ -56,8 +57,13 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// `{"organization": ...}` with an absolute `Location`.
-fn saved_response(status: StatusCode, org: &OrganizationRecord, base: &str) -> Response {
-    let wire = org.to_wire(base);
+fn saved_response(
+    status: StatusCode,
+    org: &OrganizationRecord,
+    base: &str,
+    defs: &[FieldDef],
+) -> Response {
+    let wire = crate::custom_fields::organization(org, base, defs);
     let mut resp = json_response(status, &json!({ "organization": wire }));
     if let Ok(loc) = HeaderValue::from_str(&wire.url) {
         resp.headers_mut().insert(header::LOCATION, loc);
@@ -91,7 +97,8 @@ async fn create(
             Box::pin(async move { organizations::create(conn, &input, now).await })
         })
         .await??;
-    Ok(saved_response(StatusCode::CREATED, &org, &base))
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
+    Ok(saved_response(StatusCode::CREATED, &org, &base, &defs))
 }
 
 /// `POST /api/v2/organizations/create_or_update`: matched by `id`, then `external_id` (never by
@@ -115,7 +122,8 @@ async fn create_or_update(
         Saved::Created => StatusCode::CREATED,
         Saved::Updated => StatusCode::OK,
     };
-    Ok(saved_response(status, &org, &base))
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
+    Ok(saved_response(status, &org, &base, &defs))
 }
 
 /// `PUT /api/v2/organizations/{id}`: only the supplied keys change.
@@ -126,6 +134,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let id = path_id(&id)?;
     let input = read_input(&body, false)?;
     let now = deskd_model::time::now();
@@ -136,7 +145,9 @@ async fn update(
             Box::pin(async move { organizations::update_by_id(conn, id, &input, now).await })
         })
         .await??;
-    Ok(ok(&json!({ "organization": org.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "organization": crate::custom_fields::organization(&org, &base, &defs) }),
+    ))
 }
 
 /// `DELETE /api/v2/organizations/{id}`: 204; its users keep no organization. A body is ignored.
@@ -164,12 +175,15 @@ async fn show(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let id = path_id(&id)?;
     let mut conn = app.store.reader().await?;
     let org = organizations::load(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(ok(&json!({ "organization": org.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "organization": crate::custom_fields::organization(&org, &base, &defs) }),
+    ))
 }
 
 /// `GET /api/v2/organizations`: by id, ascending; offset pagination, or cursor pagination
@@ -180,13 +194,17 @@ async fn list(
     BaseUrl(base): BaseUrl,
     Query(pairs): Pairs,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let query: BTreeMap<String, String> = pairs.into_iter().collect();
     let mut conn = app.store.reader().await?;
     let body = match Paging::from_query(&query)? {
         Paging::Offset { page, per_page } => {
             let count = organizations::count(&mut conn).await?;
             let orgs = organizations::list(&mut conn, (page - 1) * per_page, per_page).await?;
-            let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+            let wire = orgs
+                .iter()
+                .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+                .collect();
             offset_body(
                 "organizations",
                 wire,
@@ -212,7 +230,10 @@ async fn list(
             let has_more = orgs.len() as i64 > size;
             orgs.truncate(size as usize);
             let ids: Vec<i64> = orgs.iter().map(|o| o.id).collect();
-            let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+            let wire = orgs
+                .iter()
+                .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+                .collect();
             cursor_body(
                 "organizations",
                 wire,
@@ -236,6 +257,7 @@ async fn show_many(
     BaseUrl(base): BaseUrl,
     Query(pairs): Pairs,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     if ["ids", "external_ids"]
         .iter()
         .any(|k| param(&pairs, k).is_some_and(|v| v.trim().is_empty()))
@@ -267,7 +289,10 @@ async fn show_many(
             ));
         }
     };
-    let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
+    let wire: Vec<_> = orgs
+        .iter()
+        .map(|o| crate::custom_fields::organization(o, &base, &defs))
+        .collect();
     Ok(ok(&json!({
         "organizations": wire,
         "next_page": null,
@@ -284,6 +309,7 @@ async fn autocomplete(
     BaseUrl(base): BaseUrl,
     Query(pairs): Pairs,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let name = param(&pairs, "name")
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -307,7 +333,10 @@ async fn autocomplete(
     let mut conn = app.store.reader().await?;
     let (count, orgs) =
         organizations::autocomplete(&mut conn, &name, (page - 1) * per_page, per_page).await?;
-    let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+    let wire = orgs
+        .iter()
+        .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+        .collect();
     Ok(ok(&offset_body(
         "organizations",
         wire,
@@ -357,6 +386,7 @@ async fn search(
     BaseUrl(base): BaseUrl,
     Query(pairs): Pairs,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let name = param(&pairs, "name");
     let external_id = param(&pairs, "external_id");
     match (name, external_id) {
@@ -376,7 +406,10 @@ async fn search(
     }
     let mut conn = app.store.reader().await?;
     let orgs = organizations::search(&mut conn, name, external_id).await?;
-    let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
+    let wire: Vec<_> = orgs
+        .iter()
+        .map(|o| crate::custom_fields::organization(o, &base, &defs))
+        .collect();
     Ok(ok(&json!({
         "organizations": wire,
         "next_page": null,

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
+use deskd_model::custom_field::Resource;
 use deskd_model::input::UserInput;
 use deskd_store::upsert::{Mode, UpsertItem, Upserted};
 use deskd_store::users;
@@ -77,15 +78,16 @@ async fn upsert(
             app.limiter.take(&app.store, &id_key, rate).await?;
         }
     }
-    let wire = user.to_wire(base);
+    let defs = crate::custom_fields::defs(app, Resource::User).await?;
+    let wire = crate::custom_fields::user(&user, base, &defs);
     let mut resp = json_response(status, &json!({ "user": wire }));
     if let Some(d) = &profile {
         crate::limits::profile_header(resp.headers_mut(), d);
     }
-    if status == StatusCode::CREATED || location_on_update {
-        if let Ok(loc) = HeaderValue::from_str(&wire.url) {
-            resp.headers_mut().insert(header::LOCATION, loc);
-        }
+    if (status == StatusCode::CREATED || location_on_update)
+        && let Ok(loc) = HeaderValue::from_str(&wire.url)
+    {
+        resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)
 }
@@ -162,12 +164,15 @@ async fn show(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let id = path_id(&id)?;
     let mut conn = app.store.reader().await?;
     let user = users::load(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(ok(&json!({ "user": user.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "user": crate::custom_fields::user(&user, &base, &defs) }),
+    ))
 }
 
 /// `DELETE /api/v2/users/{id}`: soft delete; 200 with the user, `active: false`, its identities
@@ -178,6 +183,7 @@ async fn destroy(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let id = path_id(&id)?;
     let actor = caller.actor();
     let now = deskd_model::time::now();
@@ -187,7 +193,9 @@ async fn destroy(
             Box::pin(async move { users::delete_for(conn, actor, Some(id), None, now).await })
         })
         .await??;
-    Ok(ok(&json!({ "user": deleted.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "user": crate::custom_fields::user(&deleted, &base, &defs) }),
+    ))
 }
 
 /// `GET /api/v2/users/me`: the caller, with an `authenticity_token`; anonymous callers get the
@@ -197,6 +205,7 @@ async fn me(
     MaybeCaller(caller): MaybeCaller,
     BaseUrl(base): BaseUrl,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let Some(caller) = caller else {
         return Ok(ok(&json!({ "user": anonymous_user() })));
     };
@@ -204,7 +213,7 @@ async fn me(
     let user = users::load(&mut conn, caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let mut wire = user.to_wire(&base);
+    let mut wire = crate::custom_fields::user(&user, &base, &defs);
     wire.authenticity_token = Some(crate::auth::new_secret());
     let mut body = json!(wire);
     // End users see the reduced object Zendesk shows them.
@@ -234,6 +243,7 @@ async fn merge(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let source = path_id(&id)?;
     let user = require_object(&body, "user")?;
     let target = match user.get("id") {
@@ -259,5 +269,7 @@ async fn merge(
             })
         })
         .await??;
-    Ok(ok(&json!({ "user": merged.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "user": crate::custom_fields::user(&merged, &base, &defs) }),
+    ))
 }

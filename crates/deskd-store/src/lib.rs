@@ -10,6 +10,7 @@ mod migrate;
 mod writer;
 
 pub mod credentials;
+pub mod custom_fields;
 pub mod identities;
 pub mod jobs;
 pub mod memberships;

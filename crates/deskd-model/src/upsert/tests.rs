@@ -115,9 +115,11 @@ fn update_adds_secondary_email_and_merges() {
     let defined = ["keep", "drop", "add"]
         .iter()
         .map(|k| {
-            let f = crate::custom_field::read_input(json!({"key": k, "title": k}).as_object().unwrap())
-                .unwrap();
-            crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0).unwrap()
+            let f =
+                crate::custom_field::read_input(json!({"key": k, "title": k}).as_object().unwrap())
+                    .unwrap();
+            crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0)
+                .unwrap()
         })
         .collect();
     let facts = Facts {
@@ -148,11 +150,13 @@ fn update_adds_secondary_email_and_merges() {
 #[test]
 fn user_field_values_are_checked_against_the_definitions() {
     let f = crate::custom_field::read_input(
-        json!({"key": "seats", "title": "Seats", "type": "integer"}).as_object().unwrap(),
+        json!({"key": "seats", "title": "Seats", "type": "integer"})
+            .as_object()
+            .unwrap(),
     )
     .unwrap();
-    let seats = crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0)
-        .unwrap();
+    let seats =
+        crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0).unwrap();
     let facts = Facts {
         user_fields: vec![seats],
         ..Facts::default()
