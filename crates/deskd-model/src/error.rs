@@ -36,6 +36,23 @@ impl ValidationErrors {
         ));
     }
 
+    /// `<label>: <message>` under `field`: for custom fields, whose label is their title.
+    pub fn add_labelled(
+        &mut self,
+        field: &str,
+        label: &str,
+        message: &str,
+        code: Option<&'static str>,
+    ) {
+        self.fields.push((
+            field.to_owned(),
+            FieldError {
+                description: format!("{label}: {message}"),
+                error: code,
+            },
+        ));
+    }
+
     pub fn single(field: &str, message: &str, code: Option<&'static str>) -> Self {
         let mut e = ValidationErrors::default();
         e.add(field, message, code);

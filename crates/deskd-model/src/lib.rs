@@ -3,7 +3,9 @@
 //! Pure: no HTTP, no SQL, no async. The server gathers facts from the store, asks this crate to
 //! decide, and hands the decision back to the store to write.
 
+pub mod custom_field;
 pub mod error;
+pub mod field_values;
 pub mod identity;
 pub mod identity_plan;
 pub mod input;

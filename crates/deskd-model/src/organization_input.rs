@@ -6,10 +6,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::custom_field::FieldDef;
 use crate::error::ValidationErrors;
+use crate::field_values;
 use crate::input::{MAX_TEXT, Patch, Reader};
 use crate::organization::OrganizationRecord;
-use crate::upsert::merge_fields;
 
 const MAX_SHORT: usize = 255;
 
@@ -80,26 +81,60 @@ impl OrganizationInput {
         self.id.or(external_id_holder)
     }
 
-    /// A new organization from this input; the name is required.
-    pub fn create(&self, now: i64) -> Result<OrganizationRecord, ValidationErrors> {
+    /// A new organization from this input; the name is required. `organization_fields` values
+    /// are checked against the `fields` defined.
+    pub fn create(
+        &self,
+        fields: &[FieldDef],
+        now: i64,
+    ) -> Result<OrganizationRecord, ValidationErrors> {
+        let values = self.field_values(fields);
         let Some(Some(name)) = &self.name else {
-            return Err(blank_name());
+            let mut e = blank_name();
+            if let Err(v) = values {
+                e.fields.extend(v.fields);
+            }
+            return Err(e);
         };
+        let values = values?;
         let mut org = OrganizationRecord::new(name.clone(), now);
-        self.apply_fields(&mut org);
+        self.apply_fields(&mut org, values);
         Ok(org)
+    }
+
+    fn field_values(
+        &self,
+        fields: &[FieldDef],
+    ) -> Result<Option<Map<String, Value>>, ValidationErrors> {
+        self.organization_fields
+            .as_ref()
+            .map(|supplied| field_values::accept(fields, supplied))
+            .transpose()
     }
 
     /// Applies the supplied keys to `org`; only those keys change. Returns whether anything did
     /// (and then `updated_at` is `now`).
-    pub fn update(&self, org: &mut OrganizationRecord, now: i64) -> Result<bool, ValidationErrors> {
+    pub fn update(
+        &self,
+        org: &mut OrganizationRecord,
+        fields: &[FieldDef],
+        now: i64,
+    ) -> Result<bool, ValidationErrors> {
         let before = org.clone();
+        let values = self.field_values(fields);
         match &self.name {
-            Some(None) => return Err(blank_name()),
+            Some(None) => {
+                let mut e = blank_name();
+                if let Err(v) = values {
+                    e.fields.extend(v.fields);
+                }
+                return Err(e);
+            }
             Some(Some(name)) => org.name = name.clone(),
             None => {}
         }
-        self.apply_fields(org);
+        let values = values?;
+        self.apply_fields(org, values);
         let changed = *org != before;
         if changed {
             org.updated_at = now;
@@ -107,7 +142,7 @@ impl OrganizationInput {
         Ok(changed)
     }
 
-    fn apply_fields(&self, org: &mut OrganizationRecord) {
+    fn apply_fields(&self, org: &mut OrganizationRecord, values: Option<Map<String, Value>>) {
         if let Some(ext) = &self.external_id {
             org.external_id = ext.clone();
         }
@@ -132,8 +167,8 @@ impl OrganizationInput {
         if let Some(tags) = &self.tags {
             org.tags = tags.clone();
         }
-        if let Some(fields) = &self.organization_fields {
-            merge_fields(&mut org.organization_fields, fields);
+        if let Some(values) = values {
+            field_values::merge(&mut org.organization_fields, values);
         }
     }
 }
@@ -227,39 +262,53 @@ mod tests {
     #[test]
     fn create_needs_a_name() {
         for v in [json!({}), json!({"name": null}), json!({"name": "  "})] {
-            let e = read(v).unwrap().create(1).unwrap_err();
+            let e = read(v).unwrap().create(&[], 1).unwrap_err();
             assert_eq!(e.fields[0].0, "name");
             assert_eq!(e.fields[0].1.error, Some("BlankValue"));
         }
     }
 
+    fn text_fields(keys: &[&str]) -> Vec<FieldDef> {
+        use crate::custom_field::{Resource, plan_create, read_input};
+        keys.iter()
+            .map(|k| {
+                let input = read_input(json!({"key": k, "title": k}).as_object().unwrap()).unwrap();
+                plan_create(Resource::Organization, &input, &[], 0).unwrap()
+            })
+            .collect()
+    }
+
     #[test]
     fn update_changes_only_given_keys_and_merges_fields() {
-        let mut org =
-            read(json!({"name": "A", "notes": "n", "organization_fields": {"a": 1, "b": 2}}))
-                .unwrap()
-                .create(1)
-                .unwrap();
+        let fields = text_fields(&["a", "b", "c"]);
+        let mut org = read(
+            json!({"name": "A", "notes": "n", "organization_fields": {"a": 1, "b": 2, "zz": 1}}),
+        )
+        .unwrap()
+        .create(&fields, 1)
+        .unwrap();
+        // Undefined keys are dropped; text fields hold text.
+        assert_eq!(json!(org.organization_fields), json!({"a": "1", "b": "2"}));
         let changed = read(json!({"details": "d", "organization_fields": {"a": null, "c": 3}}))
             .unwrap()
-            .update(&mut org, 5)
+            .update(&mut org, &fields, 5)
             .unwrap();
         assert!(changed);
         assert_eq!(org.updated_at, 5);
         assert_eq!(org.notes.as_deref(), Some("n"));
         assert_eq!(org.details.as_deref(), Some("d"));
-        assert_eq!(json!(org.organization_fields), json!({"b": 2, "c": 3}));
+        assert_eq!(json!(org.organization_fields), json!({"b": "2", "c": "3"}));
         assert!(
             !read(json!({"name": "A"}))
                 .unwrap()
-                .update(&mut org, 9)
+                .update(&mut org, &fields, 9)
                 .unwrap()
         );
         assert_eq!(org.updated_at, 5);
         assert!(
             read(json!({"name": ""}))
                 .unwrap()
-                .update(&mut org, 9)
+                .update(&mut org, &fields, 9)
                 .is_err()
         );
     }

@@ -92,6 +92,8 @@ pub struct Facts {
     pub organization_by_name: Option<i64>,
     /// The account owner, whom nobody can demote or suspend.
     pub account_owner: Option<i64>,
+    /// The user fields defined, which `user_fields` values are checked against.
+    pub user_fields: Vec<crate::custom_field::FieldDef>,
 }
 
 /// An identity to insert.
@@ -163,13 +165,23 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
     if name_missing {
         errors.add("name", "is too short (minimum is 1 characters)", None);
     }
+    let fields = match &input.user_fields {
+        Some(supplied) => match crate::field_values::accept(&facts.user_fields, supplied) {
+            Ok(accepted) => Some(accepted),
+            Err(e) => {
+                errors.fields.extend(e.fields);
+                None
+            }
+        },
+        None => None,
+    };
     if !errors.is_empty() {
         return Err(Rejection::Invalid(errors));
     }
 
     let mut plan = match &facts.existing {
-        None => plan_create(input, now),
-        Some((user, identities)) => plan_update(input, user, identities, now),
+        None => plan_create(input, fields, now),
+        Some((user, identities)) => plan_update(input, fields, user, identities, now),
     };
     if let Some((old, _)) = &facts.existing {
         if Some(old.id) == facts.account_owner
@@ -239,7 +251,7 @@ fn effective_role(role: Option<Role>, custom_role_id: Option<i64>) -> Option<Rol
     }
 }
 
-fn plan_create(input: &UserInput, now: i64) -> Plan {
+fn plan_create(input: &UserInput, fields: Option<Map<String, Value>>, now: i64) -> Plan {
     let custom_role_id = input.custom_role_id.flatten();
     let role = effective_role(Some(input.role.unwrap_or(Role::EndUser)), custom_role_id)
         .unwrap_or(Role::EndUser);
@@ -250,6 +262,9 @@ fn plan_create(input: &UserInput, now: i64) -> Plan {
     );
     user.custom_role_id = custom_role_id;
     apply_fields(input, &mut user, true);
+    if let Some(fields) = fields {
+        crate::field_values::merge(&mut user.user_fields, fields);
+    }
     let verified = input.verified.unwrap_or(false);
     user.verified = verified;
 
@@ -288,6 +303,7 @@ fn plan_create(input: &UserInput, now: i64) -> Plan {
 
 fn plan_update(
     input: &UserInput,
+    fields: Option<Map<String, Value>>,
     existing: &UserRecord,
     identities: &[IdentityRecord],
     now: i64,
@@ -312,6 +328,9 @@ fn plan_update(
         user.custom_role_id = c;
     }
     apply_fields(input, &mut user, false);
+    if let Some(fields) = fields {
+        crate::field_values::merge(&mut user.user_fields, fields);
+    }
 
     let verified = input.verified;
     let wanted = input
@@ -469,9 +488,6 @@ fn apply_fields(input: &UserInput, user: &mut UserRecord, creating: bool) {
     if let Some(tags) = &input.tags {
         user.tags = merge_tags(&user.tags, tags);
     }
-    if let Some(fields) = &input.user_fields {
-        merge_fields(&mut user.user_fields, fields);
-    }
 }
 
 /// Tags are replaced by the supplied list; tags kept keep their place, new ones are appended.
@@ -485,17 +501,6 @@ pub fn merge_tags(existing: &[String], supplied: &[String]) -> Vec<String> {
         .chain(supplied.iter().filter(|t| !had.contains(t)))
         .cloned()
         .collect()
-}
-
-/// `user_fields` merge by key; `null` removes a key.
-pub fn merge_fields(existing: &mut Map<String, Value>, supplied: &Map<String, Value>) {
-    for (k, v) in supplied {
-        if v.is_null() {
-            existing.remove(k);
-        } else {
-            existing.insert(k.clone(), v.clone());
-        }
-    }
 }
 
 fn apply_organization(input: &UserInput, facts: &Facts, plan: &mut Plan) {

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use deskd_model::custom_field::Resource;
 use deskd_store::{user_queries, users};
 use serde_json::{Value, json};
 
@@ -66,6 +67,7 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let q = crate::extract::param_map(q);
     within_limit(&app).await?;
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let now = deskd_model::time::now();
     let cursor = q.get("cursor").filter(|c| !c.is_empty());
     let (start, after) = match (cursor, q.get("start_time")) {
@@ -117,7 +119,7 @@ async fn export(
         ""
     };
     let mut body = json!({
-        "users": page.iter().map(|u| json!(u.to_wire(&base))).collect::<Vec<_>>(),
+        "users": page.iter().map(|u| json!(crate::custom_fields::user(u, &base, &defs))).collect::<Vec<_>>(),
         "after_url": after_url.then(|| format!("{base}/incremental/users/cursor.json?cursor={}{include}", after_cursor.clone().unwrap_or_default())),
         "after_cursor": after_cursor,
         "before_url": null,
@@ -257,6 +259,7 @@ async fn users_by_time(
 ) -> Result<Response, ApiError> {
     let q = crate::extract::param_map(q);
     within_limit(&app).await?;
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;
     let per_page = time_based_per_page(&q)?;
@@ -277,7 +280,11 @@ async fn users_by_time(
         )
         .await?
     };
-    let wire: Vec<Value> = page.items.iter().map(|u| json!(u.to_wire(&base))).collect();
+    let wire: Vec<Value> = page
+        .items
+        .iter()
+        .map(|u| json!(crate::custom_fields::user(u, &base, &defs)))
+        .collect();
     let mut body = time_body(
         "users",
         wire,
@@ -309,6 +316,7 @@ async fn organizations_by_time(
 ) -> Result<Response, ApiError> {
     let q = crate::extract::param_map(q);
     within_limit(&app).await?;
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     use deskd_store::organizations;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;
@@ -327,7 +335,11 @@ async fn organizations_by_time(
         )
         .await?
     };
-    let wire: Vec<Value> = page.items.iter().map(|o| json!(o.to_wire(&base))).collect();
+    let wire: Vec<Value> = page
+        .items
+        .iter()
+        .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+        .collect();
     Ok(ok(&time_body(
         "organizations",
         wire,

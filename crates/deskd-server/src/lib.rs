@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 mod bodies;
 mod bulk;
+mod custom_fields;
 mod drain;
 mod error;
 mod extract;
@@ -208,6 +209,7 @@ fn routes(state: AppState) -> Router {
         .merge(user_reads::routes())
         .merge(identities::routes())
         .merge(tags::routes())
+        .merge(custom_fields::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(api_tokens::routes())

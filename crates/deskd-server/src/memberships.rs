@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, put};
+use deskd_model::custom_field::Resource;
 use deskd_model::membership::{self, MembershipInput, MembershipRecord};
 use deskd_store::memberships::{self, Scope, Which};
 use serde_json::{Value, json};
@@ -385,6 +386,7 @@ async fn organizations_of_user(
     Path(user_id): Path<String>,
     Query(pairs): Params,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let user_id = readable_user(&app, &caller, &user_id).await?;
     let query: BTreeMap<String, String> = pairs.into_iter().collect();
     let (page, per_page) = match Paging::from_query(&query)? {
@@ -401,7 +403,10 @@ async fn organizations_of_user(
     let orgs =
         deskd_store::organizations::of_user(&mut conn, user_id, (page - 1) * per_page, per_page)
             .await?;
-    let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+    let wire = orgs
+        .iter()
+        .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+        .collect();
     Ok(ok(&offset_body(
         "organizations",
         wire,

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use deskd_model::Saved;
+use deskd_model::custom_field::{FieldDef, Resource};
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::organization_input::OrganizationInput;
 use deskd_store::organizations;
@@ -23,8 +24,6 @@ use crate::extract::path_id;
 use crate::extract::{BaseUrl, JsonObject, Params, param, require_object};
 use crate::paging::{ForwardsList, Listing, Paging, forwards_page, offset_body};
 use crate::respond::ok;
-
-/// Most values `show_many` takes.
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,8 +45,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `{"organization": ...}`, 201 or 200, with an absolute `Location`.
-fn saved_response(saved: &Saved<OrganizationRecord>, base: &str) -> Response {
-    let wire = saved.record().to_wire(base);
+fn saved_response(saved: &Saved<OrganizationRecord>, base: &str, defs: &[FieldDef]) -> Response {
+    let wire = crate::custom_fields::organization(saved.record(), base, defs);
     crate::respond::saved(saved, "organization", &wire, &wire.url, true)
 }
 
@@ -77,7 +76,8 @@ async fn create(
             Box::pin(async move { organizations::create(conn, &input, now).await })
         })
         .await??;
-    Ok(saved_response(&Saved::Created(org), &base))
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
+    Ok(saved_response(&Saved::Created(org), &base, &defs))
 }
 
 /// `POST /api/v2/organizations/create_or_update`: matched by `id`, then `external_id` (never by
@@ -97,7 +97,8 @@ async fn create_or_update(
             Box::pin(async move { organizations::create_or_update(conn, &input, now).await })
         })
         .await??;
-    Ok(saved_response(&saved, &base))
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
+    Ok(saved_response(&saved, &base, &defs))
 }
 
 /// `PUT /api/v2/organizations/{id}`: only the supplied keys change.
@@ -108,6 +109,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let id = path_id(&id)?;
     let input = read_input(&body, false)?;
     let now = deskd_model::time::now();
@@ -118,7 +120,9 @@ async fn update(
             Box::pin(async move { organizations::update_by_id(conn, id, &input, now).await })
         })
         .await??;
-    Ok(ok(&json!({ "organization": org.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "organization": crate::custom_fields::organization(&org, &base, &defs) }),
+    ))
 }
 
 /// `DELETE /api/v2/organizations/{id}`: 204; its users keep no organization. A body is ignored.
@@ -146,24 +150,31 @@ async fn show(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let id = path_id(&id)?;
     let mut conn = app.store.reader().await?;
     let org = organizations::load(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(ok(&json!({ "organization": org.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "organization": crate::custom_fields::organization(&org, &base, &defs) }),
+    ))
 }
 
 /// The account's organizations as a [`ForwardsList`].
 struct AllOrganizations<'a> {
     conn: &'a mut deskd_store::Conn,
     base: &'a str,
+    defs: &'a [FieldDef],
 }
 
 impl AllOrganizations<'_> {
     fn rows(&self, orgs: Vec<OrganizationRecord>) -> Vec<(i64, Value)> {
         orgs.iter()
-            .map(|o| (o.id, json!(o.to_wire(self.base))))
+            .map(|o| {
+                let wire = crate::custom_fields::organization(o, self.base, self.defs);
+                (o.id, json!(wire))
+            })
             .collect()
     }
 }
@@ -190,6 +201,7 @@ async fn list(
     BaseUrl(base): BaseUrl,
     Query(pairs): Params,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let query: BTreeMap<String, String> = pairs.into_iter().collect();
     let mut conn = app.store.reader().await?;
     let listing = Listing {
@@ -201,6 +213,7 @@ async fn list(
     let mut all = AllOrganizations {
         conn: &mut conn,
         base: &base,
+        defs: &defs,
     };
     Ok(ok(&forwards_page(&listing, &mut all).await?))
 }
@@ -213,6 +226,7 @@ async fn show_many(
     BaseUrl(base): BaseUrl,
     Query(pairs): Params,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     if ["ids", "external_ids"]
         .iter()
         .any(|k| param(&pairs, k).is_some_and(|v| v.trim().is_empty()))
@@ -244,7 +258,10 @@ async fn show_many(
             ));
         }
     };
-    let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
+    let wire: Vec<_> = orgs
+        .iter()
+        .map(|o| crate::custom_fields::organization(o, &base, &defs))
+        .collect();
     Ok(ok(&json!({
         "organizations": wire,
         "next_page": null,
@@ -261,6 +278,7 @@ async fn autocomplete(
     BaseUrl(base): BaseUrl,
     Query(pairs): Params,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let name = param(&pairs, "name")
         .map(str::trim)
         .filter(|n| !n.is_empty())
@@ -284,7 +302,10 @@ async fn autocomplete(
     let mut conn = app.store.reader().await?;
     let (count, orgs) =
         organizations::autocomplete(&mut conn, &name, (page - 1) * per_page, per_page).await?;
-    let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
+    let wire = orgs
+        .iter()
+        .map(|o| json!(crate::custom_fields::organization(o, &base, &defs)))
+        .collect();
     Ok(ok(&offset_body(
         "organizations",
         wire,
@@ -334,6 +355,7 @@ async fn search(
     BaseUrl(base): BaseUrl,
     Query(pairs): Params,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     let name = param(&pairs, "name");
     let external_id = param(&pairs, "external_id");
     match (name, external_id) {
@@ -353,7 +375,10 @@ async fn search(
     }
     let mut conn = app.store.reader().await?;
     let orgs = organizations::search(&mut conn, name, external_id).await?;
-    let wire: Vec<_> = orgs.iter().map(|o| o.to_wire(&base)).collect();
+    let wire: Vec<_> = orgs
+        .iter()
+        .map(|o| crate::custom_fields::organization(o, &base, &defs))
+        .collect();
     Ok(ok(&json!({
         "organizations": wire,
         "next_page": null,

@@ -11,9 +11,9 @@
 //!   autocomplete, related and merge, organization memberships (`/organization_memberships…`,
 //!   `/users/{id}/organization_memberships…`, `/users/{id}/organizations…`,
 //!   `/organizations/{id}/organization_memberships`), and
-//!   `/job_statuses…` (the bulk user jobs a `users:write` token submits);
+//!   `/job_statuses…` (the bulk user jobs a `users:write` token submits), and `/user_fields…`;
 //! - `organizations` — `/organizations…` (its tags, bulk jobs, autocomplete, count, related too)
-//!   except its users and memberships.
+//!   except its users and memberships, and `/organization_fields…`.
 //!
 //! User identities are not reached by the `users` scopes: Zendesk answers a `users:write` token on
 //! an identity endpoint with "You are missing the following required scopes: write", and has no
@@ -201,6 +201,47 @@ pub const ROUTES: &[(&str, &str, Reach)] = &[
         "DELETE",
         "/api/v2/users/{user_id}/organizations/{id}",
         Reach::Users,
+    ),
+    // Custom fields: user fields are the users resource, organization fields organizations'.
+    ("GET", "/api/v2/user_fields", Reach::Users),
+    ("POST", "/api/v2/user_fields", Reach::Users),
+    ("PUT", "/api/v2/user_fields/reorder", Reach::Users),
+    ("GET", "/api/v2/user_fields/{id}", Reach::Users),
+    ("PUT", "/api/v2/user_fields/{id}", Reach::Users),
+    ("DELETE", "/api/v2/user_fields/{id}", Reach::Users),
+    ("GET", "/api/v2/user_fields/{id}/options", Reach::Users),
+    ("POST", "/api/v2/user_fields/{id}/options", Reach::Users),
+    (
+        "GET",
+        "/api/v2/user_fields/{id}/options/{option_id}",
+        Reach::Users,
+    ),
+    (
+        "DELETE",
+        "/api/v2/user_fields/{id}/options/{option_id}",
+        Reach::Users,
+    ),
+    ("GET", "/api/v2/organization_fields", Reach::Organizations),
+    ("POST", "/api/v2/organization_fields", Reach::Organizations),
+    (
+        "PUT",
+        "/api/v2/organization_fields/reorder",
+        Reach::Organizations,
+    ),
+    (
+        "GET",
+        "/api/v2/organization_fields/{id}",
+        Reach::Organizations,
+    ),
+    (
+        "PUT",
+        "/api/v2/organization_fields/{id}",
+        Reach::Organizations,
+    ),
+    (
+        "DELETE",
+        "/api/v2/organization_fields/{id}",
+        Reach::Organizations,
     ),
     // Identities: no resource scope (see above).
     ("GET", "/api/v2/users/{user_id}/identities", Reach::Broad),

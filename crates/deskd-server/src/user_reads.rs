@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use deskd_model::Role;
+use deskd_model::custom_field::{FieldDef, Resource};
 use deskd_model::user::UserRecord;
 use deskd_store::user_queries::{self, UserFilter};
 use serde_json::{Value, json};
@@ -62,11 +63,12 @@ pub(crate) async fn page(
     base: &str,
     path: &str,
     key: &str,
-    wire: fn(&UserRecord, &str) -> Value,
+    wire: fn(&UserRecord, &str, &[FieldDef]) -> Value,
 ) -> Result<Response, ApiError> {
     let paging = Paging::from_query(query)?;
     let mut reader = app.store.reader().await?;
     let mut conn = reader.bounded(app.config.read_timeout).await?;
+    let defs = deskd_store::custom_fields::list(&mut conn, Resource::User).await?;
     let body = match paging {
         Paging::Offset { page, per_page } => {
             let users =
@@ -75,7 +77,7 @@ pub(crate) async fn page(
             let count = user_queries::count(&mut conn, filter).await?;
             offset_body(
                 key,
-                users.iter().map(|u| wire(u, base)).collect(),
+                users.iter().map(|u| wire(u, base, &defs)).collect(),
                 count,
                 page,
                 per_page,
@@ -102,7 +104,7 @@ pub(crate) async fn page(
             let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
             cursor_body(
                 key,
-                users.iter().map(|u| wire(u, base)).collect(),
+                users.iter().map(|u| wire(u, base, &defs)).collect(),
                 &ids,
                 has_more,
                 size,
@@ -116,8 +118,8 @@ pub(crate) async fn page(
     Ok(ok(&body))
 }
 
-pub(crate) fn user_wire(u: &UserRecord, base: &str) -> Value {
-    serde_json::to_value(u.to_wire(base)).unwrap_or(Value::Null)
+pub(crate) fn user_wire(u: &UserRecord, base: &str, defs: &[FieldDef]) -> Value {
+    serde_json::to_value(crate::custom_fields::user(u, base, defs)).unwrap_or(Value::Null)
 }
 
 /// `GET /api/v2/users`: active users; `role`, `role[]` and `external_id` filters.
@@ -169,7 +171,8 @@ async fn show_many(
     let include_deleted = query.get("include_deleted").is_some_and(|v| v == "true");
     let mut conn = app.store.reader().await?;
     let users = user_queries::show_many(&mut conn, &ids, &external_ids, include_deleted).await?;
-    let list: Vec<Value> = users.iter().map(|u| user_wire(u, &base)).collect();
+    let defs = deskd_store::custom_fields::list(&mut conn, Resource::User).await?;
+    let list: Vec<Value> = users.iter().map(|u| user_wire(u, &base, &defs)).collect();
     let count = list.len();
     Ok(ok(
         &json!({"users": list, "next_page": null, "previous_page": null, "count": count}),
@@ -234,7 +237,7 @@ async fn count(
 }
 
 /// A deleted user as `/deleted_users` shows it.
-fn deleted_wire(u: &UserRecord, base: &str) -> Value {
+fn deleted_wire(u: &UserRecord, base: &str, _: &[FieldDef]) -> Value {
     json!({
         "id": u.id,
         "url": format!("{base}/deleted_users/{}.json", u.id),
@@ -298,7 +301,9 @@ async fn deleted_show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = load_deleted(&app, path_id(&id)?).await?;
-    Ok(ok(&json!({"deleted_user": deleted_wire(&user, &base)})))
+    Ok(ok(
+        &json!({"deleted_user": deleted_wire(&user, &base, &[])}),
+    ))
 }
 
 /// `DELETE /api/v2/deleted_users/{id}`: permanent deletion of a soft-deleted user; its personal
@@ -316,7 +321,9 @@ async fn deleted_erase(
         .write(move |conn| Box::pin(async move { user_queries::erase(conn, id, now).await }))
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(ok(&json!({"deleted_user": deleted_wire(&erased, &base)})))
+    Ok(ok(
+        &json!({"deleted_user": deleted_wire(&erased, &base, &[])}),
+    ))
 }
 
 /// `GET /api/v2/users/autocomplete?name=ro`: active users whose name starts with `name`

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 
 use axum::response::Response;
 use axum::routing::{get, post};
+use deskd_model::custom_field::Resource;
 use deskd_model::input::UserInput;
 use deskd_store::upsert::{Mode, UpsertItem};
 use deskd_store::users;
@@ -75,7 +76,8 @@ async fn upsert(
             app.limiter.take(&app.store, &id_key, rate).await?;
         }
     }
-    let wire = user.to_wire(base);
+    let defs = crate::custom_fields::defs(app, Resource::User).await?;
+    let wire = crate::custom_fields::user(user, base, &defs);
     let mut resp = crate::respond::saved(&saved, "user", &wire, &wire.url, location_on_update);
     if let Some(d) = &profile {
         crate::limits::profile_header(resp.headers_mut(), d);
@@ -155,12 +157,15 @@ async fn show(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let id = path_id(&id)?;
     let mut conn = app.store.reader().await?;
     let user = users::load(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(ok(&json!({ "user": user.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "user": crate::custom_fields::user(&user, &base, &defs) }),
+    ))
 }
 
 /// `DELETE /api/v2/users/{id}`: soft delete; 200 with the user, `active: false`, its identities
@@ -171,6 +176,7 @@ async fn destroy(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let id = path_id(&id)?;
     let actor = caller.actor();
     let now = deskd_model::time::now();
@@ -180,7 +186,9 @@ async fn destroy(
             Box::pin(async move { users::delete_for(conn, actor, Some(id), None, now).await })
         })
         .await??;
-    Ok(ok(&json!({ "user": deleted.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "user": crate::custom_fields::user(&deleted, &base, &defs) }),
+    ))
 }
 
 /// `GET /api/v2/users/me`: the caller, with an `authenticity_token`; anonymous callers get the
@@ -190,6 +198,7 @@ async fn me(
     MaybeCaller(caller): MaybeCaller,
     BaseUrl(base): BaseUrl,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let Some(caller) = caller else {
         return Ok(ok(&json!({ "user": anonymous_user() })));
     };
@@ -197,7 +206,7 @@ async fn me(
     let user = users::load(&mut conn, caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let mut wire = user.to_wire(&base);
+    let mut wire = crate::custom_fields::user(&user, &base, &defs);
     wire.authenticity_token = Some(crate::auth::new_secret());
     let mut body = json!(wire);
     // End users see the reduced object Zendesk shows them.
@@ -227,6 +236,7 @@ async fn merge(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let source = path_id(&id)?;
     let user = require_object(&body, "user")?;
     let target = match user.get("id") {
@@ -252,5 +262,7 @@ async fn merge(
             })
         })
         .await??;
-    Ok(ok(&json!({ "user": merged.to_wire(&base) })))
+    Ok(ok(
+        &json!({ "user": crate::custom_fields::user(&merged, &base, &defs) }),
+    ))
 }

@@ -11,6 +11,7 @@ mod reader;
 mod writer;
 
 pub mod credentials;
+pub mod custom_fields;
 pub mod identities;
 pub mod jobs;
 pub mod memberships;

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use deskd_model::Saved;
+use deskd_model::custom_field::Resource;
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::text::normalize;
 use sqlx::AnyConnection;
@@ -240,7 +241,8 @@ pub async fn create(
     input: &deskd_model::organization_input::OrganizationInput,
     now: i64,
 ) -> Result<Decided<OrganizationRecord>, StoreError> {
-    let mut org = match input.create(now) {
+    let fields = crate::custom_fields::list(conn, Resource::Organization).await?;
+    let mut org = match input.create(&fields, now) {
         Ok(o) => o,
         Err(e) => return Ok(Err(e.into())),
     };
@@ -264,7 +266,8 @@ pub async fn update_by_id(
     let Some(mut org) = load(conn, id).await? else {
         return Ok(Err(deskd_model::Rejection::NotFound));
     };
-    match input.update(&mut org, now) {
+    let fields = crate::custom_fields::list(conn, Resource::Organization).await?;
+    match input.update(&mut org, &fields, now) {
         Ok(false) => return Ok(Ok(org)),
         Ok(true) => {}
         Err(e) => return Ok(Err(e.into())),

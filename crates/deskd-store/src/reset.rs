@@ -51,6 +51,8 @@ pub async fn reset_account(conn: &mut AnyConnection) -> Result<Reset, StoreError
         .rows_affected();
     for sql in [
         "DELETE FROM idempotency_keys",
+        "DELETE FROM custom_field_options",
+        "DELETE FROM custom_fields",
         "DELETE FROM rate_limits",
         "DELETE FROM settings WHERE key <> 'account_owner_id'",
     ] {

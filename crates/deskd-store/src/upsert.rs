@@ -67,6 +67,8 @@ struct Working {
     /// Users (batch-local ids for new ones) whose input set their organization, which replaces
     /// their memberships, in order of first mention.
     organization_set: Vec<i64>,
+    /// The user fields defined, which every item's `user_fields` is checked against.
+    user_fields: Vec<deskd_model::custom_field::FieldDef>,
 }
 
 impl Working {
@@ -209,6 +211,8 @@ async fn gather(
     w.organizations = organizations::existing_ids(conn, &org_ids).await?;
     w.organizations_by_name = organizations::ids_by_names(conn, &org_names).await?;
     w.owner = users::account_owner(conn).await?;
+    w.user_fields =
+        crate::custom_fields::list(conn, deskd_model::custom_field::Resource::User).await?;
     Ok(w)
 }
 
@@ -253,6 +257,7 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
             .as_ref()
             .and_then(|n| w.organizations_by_name.get(&normalize(n)).copied()),
         account_owner: w.owner,
+        user_fields: w.user_fields.clone(),
     };
     let plan = upsert::plan(input, item.actor, &facts, now)?;
     let sets_organization = input.organization_id.is_some() || input.organization_name.is_some();
@@ -324,10 +329,10 @@ fn apply(
     }
     let new_ext = user.external_id.as_deref().map(normalize);
     if new_ext != old_ext {
-        if let Some(old) = old_ext {
-            if w.external_ids.get(&old) == Some(&user.id) {
-                w.external_ids.remove(&old);
-            }
+        if let Some(old) = old_ext
+            && w.external_ids.get(&old) == Some(&user.id)
+        {
+            w.external_ids.remove(&old);
         }
         if let Some(new) = new_ext {
             w.external_ids.insert(new, user.id);

@@ -1,7 +1,7 @@
 //! Reading users in bulk: lists (by id cursor or offset), search, counts, show_many.
 
 use deskd_model::Role;
-use deskd_model::search::Term;
+use deskd_model::search::{Cmp, DAY_SECS, Term};
 use deskd_model::user::UserRecord;
 use sqlx::AnyConnection;
 
@@ -17,20 +17,28 @@ pub struct UserFilter {
     pub external_id: Option<String>,
     pub organization_id: Option<i64>,
     pub terms: Vec<Term>,
+    /// Terms that must not hold (Zendesk's `-term`).
+    pub excluded: Vec<Term>,
+    /// The order of offset pages: a column of [`SORT_COLUMNS`] and whether descending; id order
+    /// when `None`.
+    pub sort: Option<(&'static str, bool)>,
     /// Names starting with this (case-insensitive), of users without a foreign identity: the
     /// autocomplete.
     pub name_prefix: Option<String>,
 }
 
+/// The columns a search may sort by.
+pub const SORT_COLUMNS: &[&str] = &["created_at", "updated_at", "name"];
+
 /// A value bound to the WHERE clause being built.
-enum Arg {
+pub(crate) enum Arg {
     Int(i64),
     Text(String),
 }
 
 /// `s` as a LIKE pattern that matches itself: `\`, `%` and `_` are literal (every LIKE here says
 /// `ESCAPE '\'`, the same on both backends).
-fn like_literal(s: &str) -> String {
+pub(crate) fn like_literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {
@@ -42,15 +50,14 @@ fn like_literal(s: &str) -> String {
 }
 
 /// A search term as a LIKE pattern: literal but for `*`, Zendesk's wildcard.
-fn like_pattern(s: &str) -> String {
+pub(crate) fn like_pattern(s: &str) -> String {
     like_literal(s).replace('*', "%")
 }
 
 /// SQL for `filter` as a WHERE clause, and the values to bind in order.
-fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
+pub(crate) fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
     let mut parts = vec![format!("active = {}", if filter.deleted { 0 } else { 1 })];
     let mut args = Vec::new();
-    let like = |s: &str| format!("%{}%", like_pattern(s));
     if !filter.roles.is_empty() {
         parts.push(format!("role IN ({})", p.list(filter.roles.len())));
         args.extend(
@@ -82,55 +89,115 @@ fn where_clause(p: &mut Params, filter: &UserFilter) -> (String, Vec<Arg>) {
         )));
     }
     for term in &filter.terms {
-        match term {
-            Term::Email(e) if e.contains('*') => {
-                parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {} ESCAPE '\\')", p.one()));
-                args.push(Arg::Text(like_pattern(e)));
-            }
-            Term::Email(e) => {
-                parts.push(format!("id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm = {})", p.one()));
-                args.push(Arg::Text(e.clone()));
-            }
-            Term::ExternalId(e) => {
-                parts.push(format!("external_id_norm = {}", p.one()));
-                args.push(Arg::Text(e.clone()));
-            }
-            Term::Name(n) => {
-                parts.push(format!("name_norm LIKE {} ESCAPE '\\'", p.one()));
-                args.push(Arg::Text(like(n)));
-            }
-            Term::Role(r) => {
-                parts.push(format!("role = {}", p.one()));
-                args.push(Arg::Text(r.as_str().to_owned()));
-            }
-            Term::OrganizationId(o) => {
-                parts.push(format!(
-                    "id IN (SELECT user_id FROM organization_memberships WHERE organization_id = {})",
-                    p.one()
-                ));
-                args.push(Arg::Int(*o));
-            }
-            Term::Tag(t) => {
-                parts.push(format!("tags LIKE {} ESCAPE '\\'", p.one()));
-                args.push(Arg::Text(format!(
-                    "%{}%",
-                    like_literal(&serde_json::Value::String(t.clone()).to_string())
-                )));
-            }
-            Term::Any(w) => {
-                let (a, b) = (p.one(), p.one());
-                parts.push(format!(
-                    "(name_norm LIKE {a} ESCAPE '\\' OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b} ESCAPE '\\'))"
-                ));
-                args.push(Arg::Text(like(w)));
-                args.push(Arg::Text(like(w)));
-            }
-        }
+        let (sql, a) = term_sql(p, term);
+        parts.push(sql);
+        args.extend(a);
+    }
+    for term in &filter.excluded {
+        let (sql, a) = term_sql(p, term);
+        parts.push(format!("NOT ({sql})"));
+        args.extend(a);
     }
     (parts.join(" AND "), args)
 }
 
-fn bind<'q>(mut q: Q<'q>, args: Vec<Arg>) -> Q<'q> {
+/// `%pattern%` for a contains-match, `*` a wildcard.
+pub(crate) fn like(s: &str) -> String {
+    format!("%{}%", like_pattern(s))
+}
+
+/// The SQL of a date comparison on `column`.
+pub(crate) fn date_sql(p: &mut Params, column: &str, cmp: Cmp, at: i64) -> (String, Vec<Arg>) {
+    let op = match cmp {
+        Cmp::Day => {
+            let (a, b) = (p.one(), p.one());
+            return (
+                format!("({column} >= {a} AND {column} < {b})"),
+                vec![Arg::Int(at), Arg::Int(at + DAY_SECS)],
+            );
+        }
+        Cmp::Lt => "<",
+        Cmp::Le => "<=",
+        Cmp::Gt => ">",
+        Cmp::Ge => ">=",
+    };
+    (format!("{column} {op} {}", p.one()), vec![Arg::Int(at)])
+}
+
+/// One search term's condition on a user row, and its values.
+fn term_sql(p: &mut Params, term: &Term) -> (String, Vec<Arg>) {
+    let text = |s: &str| vec![Arg::Text(s.to_owned())];
+    let contains = |p: &mut Params, col: &str, w: &str| {
+        (
+            format!("lower(COALESCE({col}, '')) LIKE {} ESCAPE '\\'", p.one()),
+            vec![Arg::Text(like(w))],
+        )
+    };
+    match term {
+        Term::Email(e) if e.contains('*') => (
+            format!(
+                "id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {} ESCAPE '\\')",
+                p.one()
+            ),
+            text(&like_pattern(e)),
+        ),
+        Term::Email(e) => (
+            format!(
+                "id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm = {})",
+                p.one()
+            ),
+            text(e),
+        ),
+        Term::ExternalId(e) => (format!("external_id_norm = {}", p.one()), text(e)),
+        Term::Name(n) => (
+            format!("name_norm LIKE {} ESCAPE '\\'", p.one()),
+            vec![Arg::Text(like(n))],
+        ),
+        Term::Role(r) => (format!("role = {}", p.one()), text(r.as_str())),
+        Term::OrganizationId(o) => (
+            format!(
+                "id IN (SELECT user_id FROM organization_memberships WHERE organization_id = {})",
+                p.one()
+            ),
+            vec![Arg::Int(*o)],
+        ),
+        Term::Tag(t) => (
+            format!("tags LIKE {} ESCAPE '\\'", p.one()),
+            text(&format!(
+                "%{}%",
+                like_literal(&serde_json::Value::String(t.clone()).to_string())
+            )),
+        ),
+        Term::Phone(w) => {
+            let (a, b) = (p.one(), p.one());
+            (
+                format!(
+                    "(lower(COALESCE(phone, '')) LIKE {a} ESCAPE '\\' OR id IN (SELECT user_id FROM identities WHERE type = 'phone_number' AND value_norm LIKE {b} ESCAPE '\\'))"
+                ),
+                vec![Arg::Text(like(w)), Arg::Text(like(w))],
+            )
+        }
+        Term::Notes(w) => contains(p, "notes", w),
+        Term::Details(w) => contains(p, "details", w),
+        Term::Created(cmp, at) => date_sql(p, "created_at", *cmp, *at),
+        Term::Updated(cmp, at) => date_sql(p, "updated_at", *cmp, *at),
+        // A bare word: part of the name, an email address, the notes or the phone (Zendesk: "a
+        // partial or full value of any user property, including name, email address, notes,
+        // or phone").
+        Term::Any(w) => {
+            let (a, b, c, d) = (p.one(), p.one(), p.one(), p.one());
+            (
+                format!(
+                    "(name_norm LIKE {a} ESCAPE '\\' OR id IN (SELECT user_id FROM identities WHERE type = 'email' AND value_norm LIKE {b} ESCAPE '\\') \
+                     OR lower(COALESCE(notes, '')) LIKE {c} ESCAPE '\\' OR lower(COALESCE(phone, '')) LIKE {d} ESCAPE '\\')"
+                ),
+                (0..4).map(|_| Arg::Text(like(w))).collect(),
+            )
+        }
+    }
+}
+
+pub(crate) fn bind<'q>(mut q: Q<'q>, args: Vec<Arg>) -> Q<'q> {
     for a in args {
         q = match a {
             Arg::Int(i) => q.bind(i),
@@ -187,8 +254,15 @@ pub async fn page_by_offset(
 ) -> Result<Vec<UserRecord>, StoreError> {
     let mut p = Params::new(conn);
     let (clause, mut args) = where_clause(&mut p, filter);
+    let order = match filter.sort {
+        Some((col, desc)) if SORT_COLUMNS.contains(&col) => {
+            let dir = if desc { "DESC" } else { "ASC" };
+            format!("{col} {dir}, id {dir}")
+        }
+        _ => "id".to_owned(),
+    };
     let sql = format!(
-        "SELECT {} FROM users WHERE {clause} ORDER BY id LIMIT {} OFFSET {}",
+        "SELECT {} FROM users WHERE {clause} ORDER BY {order} LIMIT {} OFFSET {}",
         rows::USER_COLUMNS,
         p.one(),
         p.one()

@@ -112,8 +112,19 @@ fn update_adds_secondary_email_and_merges() {
     let i = input(
         json!({"email": "new@b.co", "tags": ["t3", "t2"], "user_fields": {"drop": null, "add": "x"}}),
     );
+    let defined = ["keep", "drop", "add"]
+        .iter()
+        .map(|k| {
+            let f =
+                crate::custom_field::read_input(json!({"key": k, "title": k}).as_object().unwrap())
+                    .unwrap();
+            crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0)
+                .unwrap()
+        })
+        .collect();
     let facts = Facts {
         existing: Some(ex),
+        user_fields: defined,
         ..Facts::default()
     };
     let p = plan(&i, ADMIN, &facts, 200).unwrap();
@@ -134,6 +145,33 @@ fn update_adds_secondary_email_and_merges() {
         json!({"keep": 1, "add": "x"})
     );
     assert_eq!(p.user.updated_at, 200);
+}
+
+#[test]
+fn user_field_values_are_checked_against_the_definitions() {
+    let f = crate::custom_field::read_input(
+        json!({"key": "seats", "title": "Seats", "type": "integer"})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    let seats =
+        crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0).unwrap();
+    let facts = Facts {
+        user_fields: vec![seats],
+        ..Facts::default()
+    };
+    let bad = input(json!({"name": "N", "user_fields": {"seats": "many"}}));
+    let Rejection::Invalid(v) = plan(&bad, ADMIN, &facts, 0).unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        v.details(),
+        json!({"seats": [{"description": "Seats: is not a number", "error": "InvalidValue"}]})
+    );
+    let good = input(json!({"name": "N", "user_fields": {"seats": "4", "other": 1}}));
+    let p = plan(&good, ADMIN, &facts, 0).unwrap();
+    assert_eq!(Value::Object(p.user.user_fields), json!({"seats": 4}));
 }
 
 #[test]

@@ -243,6 +243,14 @@ async fn email_owned_by_another_user_is_422_and_writes_nothing(app: TestApp) {
 }
 
 async fn update_merges_fields_and_adds_secondary_email(app: TestApp) {
+    for (k, t) in [("plan", "text"), ("seats", "integer"), ("region", "text")] {
+        crate::custom_fields::make_field(
+            &app,
+            "user_fields",
+            json!({"key": k, "title": k, "type": t}),
+        )
+        .await;
+    }
     let a = app
         .upsert(json!({"name": "Merge", "email": "merge@example.org", "tags": ["a", "b"], "user_fields": {"plan": "gold", "seats": 3}}))
         .await;
@@ -254,7 +262,7 @@ async fn update_merges_fields_and_adds_secondary_email(app: TestApp) {
     assert_eq!(b.body["user"]["tags"], json!(["b", "c"]));
     assert_eq!(
         b.body["user"]["user_fields"],
-        json!({"plan": "gold", "region": "eu"})
+        json!({"plan": "gold", "seats": null, "region": "eu"})
     );
     assert_eq!(b.body["user"]["alias"], "M");
     let c = app

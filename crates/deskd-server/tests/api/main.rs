@@ -18,6 +18,7 @@ mod client;
 mod concurrency;
 mod create_or_update;
 mod credentials;
+mod custom_fields;
 mod delete;
 mod identities;
 mod incremental_time;

@@ -132,6 +132,14 @@ async fn create_answers_201_with_location_and_recorded_shape(app: TestApp) {
     assert_eq!(org["updated_at"], org["created_at"]);
 
     // Every writable field.
+    for k in ["tier", "region"] {
+        crate::custom_fields::make_field(
+            &app,
+            "organization_fields",
+            json!({"key": k, "title": k}),
+        )
+        .await;
+    }
     let r = create(
         &app,
         json!({"name": "Full", "external_id": "Ext-1", "details": "d", "notes": "n", "group_id": 7,
@@ -149,7 +157,10 @@ async fn create_answers_201_with_location_and_recorded_shape(app: TestApp) {
     assert_eq!(org["shared_comments"], true);
     assert_eq!(org["domain_names"], json!(["a.example", "b.example"]));
     assert_eq!(org["tags"], json!(["vip", "gold"]));
-    assert_eq!(org["organization_fields"], json!({"tier": "1"}));
+    assert_eq!(
+        org["organization_fields"],
+        json!({"tier": "1", "region": null})
+    );
     // What was answered is what is stored.
     let id = org["id"].as_i64().unwrap();
     let shown = app.get(&format!("{ORGS}/{id}")).await;
@@ -624,6 +635,14 @@ async fn create_or_update_matches_by_id_then_external_id_never_name(app: TestApp
 }
 
 async fn update_changes_only_given_keys(app: TestApp) {
+    for (k, t) in [("tier", "text"), ("region", "text"), ("size", "integer")] {
+        crate::custom_fields::make_field(
+            &app,
+            "organization_fields",
+            json!({"key": k, "title": k, "type": t}),
+        )
+        .await;
+    }
     let id = make(
         &app,
         json!({"name": "Before", "external_id": "u-1", "details": "d", "notes": "n", "group_id": 3,
@@ -655,7 +674,7 @@ async fn update_changes_only_given_keys(app: TestApp) {
     assert_eq!(org["tags"], json!(["b", "c"]), "tags are replaced");
     assert_eq!(
         org["organization_fields"],
-        json!({"region": "eu", "size": 10}),
+        json!({"tier": null, "region": "eu", "size": 10}),
         "fields merge by key; null clears a key"
     );
     assert_eq!(org["created_at"], created["created_at"]);

@@ -17,6 +17,10 @@ struct Fixture {
     agent2: i64,
     org: i64,
     job: String,
+    /// A dropdown user field, its first option, and an organization field.
+    ufield: i64,
+    opt: i64,
+    ofield: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -45,12 +49,30 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let job = job.body["job_status"]["id"].as_str().unwrap().to_owned();
     wait_for(app, &job).await;
+    let uf = app
+        .post(
+            "/api/v2/user_fields",
+            json!({"user_field": {"key": "matrix_field", "title": "M", "type": "dropdown",
+                   "custom_field_options": [{"name": "A", "value": "a"}, {"name": "B", "value": "b"}]}}),
+        )
+        .await;
+    let of = app
+        .post(
+            "/api/v2/organization_fields",
+            json!({"organization_field": {"key": "matrix_field", "title": "M"}}),
+        )
+        .await;
     Fixture {
         end,
         victim,
         agent2,
         org,
         job,
+        ufield: uf.body["user_field"]["id"].as_i64().unwrap(),
+        opt: uf.body["user_field"]["custom_field_options"][0]["id"]
+            .as_i64()
+            .unwrap(),
+        ofield: of.body["organization_field"]["id"].as_i64().unwrap(),
     }
 }
 
@@ -60,6 +82,9 @@ fn fill(text: &str, f: &Fixture, n: usize) -> String {
         .replace("{agent2}", &f.agent2.to_string())
         .replace("{org}", &f.org.to_string())
         .replace("{job}", &f.job)
+        .replace("{ufield}", &f.ufield.to_string())
+        .replace("{opt}", &f.opt.to_string())
+        .replace("{ofield}", &f.ofield.to_string())
         .replace("{n}", &n.to_string())
 }
 

@@ -236,6 +236,14 @@ async fn search_forms(app: TestApp) {
 }
 
 async fn post_and_put_users(app: TestApp) {
+    for k in ["x", "y"] {
+        crate::custom_fields::make_field(
+            &app,
+            "user_fields",
+            json!({"key": k, "title": k, "type": "integer"}),
+        )
+        .await;
+    }
     let r = app.post("/api/v2/users.json", json!({"user": {"id": "", "name": "Posted", "email": "posted@example.org", "tags": ["a", "b"], "user_fields": {"x": 1, "y": 2}}})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let id = r.body["user"]["id"].as_i64().unwrap();
@@ -255,7 +263,7 @@ async fn post_and_put_users(app: TestApp) {
     let u = app.put(&path, json!({"user": {"tags": ["b", "c"], "user_fields": {"x": null}, "email": "second@example.org", "notes": "n"}})).await;
     assert_eq!(u.status, StatusCode::OK, "{}", u.text);
     assert_eq!(u.body["user"]["tags"], json!(["b", "c"]));
-    assert_eq!(u.body["user"]["user_fields"], json!({"y": 2}));
+    assert_eq!(u.body["user"]["user_fields"], json!({"x": null, "y": 2}));
     assert_eq!(u.body["user"]["email"], "posted@example.org");
     assert_eq!(u.body["user"]["name"], "Posted");
     let missing = app
@@ -285,6 +293,8 @@ async fn post_and_put_users(app: TestApp) {
 }
 
 async fn deleted_users_and_permanent_erasure(app: TestApp) {
+    crate::custom_fields::make_field(&app, "user_fields", json!({"key": "ssn", "title": "SSN"}))
+        .await;
     let r = app.upsert(json!({"name": "Private Person", "email": "private@example.org", "phone": "+15550001", "notes": "secret",
         "user_fields": {"ssn": "123"}, "tags": ["vip"]})).await;
     let id = r.body["user"]["id"].as_i64().unwrap();

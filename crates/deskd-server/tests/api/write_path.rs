@@ -289,6 +289,9 @@ async fn concurrent_user_field_merges_on_two_servers_keep_both_keys() {
         },
     )
     .await;
+    for k in ["left", "right"] {
+        crate::custom_fields::make_field(&one, "user_fields", json!({"key": k, "title": k})).await;
+    }
     let (one, two) = (std::sync::Arc::new(one), std::sync::Arc::new(two));
     let mut lost = 0;
     for round in 0..12 {
