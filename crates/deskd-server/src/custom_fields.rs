@@ -26,9 +26,10 @@ use crate::extract::{BaseUrl, JsonObject, require_object};
 use crate::paging::{Paging, cursor_body, offset_body};
 use crate::respond::{json_response, no_content, ok};
 
-/// The field definitions a response shows values of.
+/// The field definitions a response shows values of. A short read from the reserve: a write's
+/// answer needs it, and must not queue behind heavy searches.
 pub(crate) async fn defs(app: &AppState, resource: Resource) -> Result<Vec<FieldDef>, ApiError> {
-    let mut conn = app.store.reader().await?;
+    let mut conn = app.store.priority_reader().await?;
     Ok(store::list(&mut conn, resource).await?)
 }
 
