@@ -4,6 +4,7 @@
 //! decide, and hands the decision back to the store to write.
 
 pub mod error;
+pub mod fixture;
 pub mod identity;
 pub mod identity_plan;
 pub mod input;

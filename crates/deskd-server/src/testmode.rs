@@ -7,6 +7,7 @@
 //! not in the OpenAPI document.
 
 mod faults;
+mod fixtures;
 mod journal;
 mod pattern;
 
@@ -24,6 +25,8 @@ use serde_json::{Value, json};
 
 use crate::extract::JsonObject;
 use journal::{Entry, Filter, Journal, StatusFilter};
+
+pub use fixtures::{export_document, load as load_fixture};
 
 use crate::AppState;
 use crate::auth::Admin;
@@ -164,6 +167,17 @@ pub fn routes() -> Router<AppState> {
         .route("/__deskd/clock", get(clock).post(set_clock))
         .route("/__deskd/jobs/hold", post(hold_jobs))
         .route("/__deskd/jobs/release", post(release_jobs))
+        .route("/__deskd/export", get(fixtures::export))
+        .route("/__deskd/import", post(fixtures::import))
+        .route("/__deskd/snapshots", get(fixtures::list_snapshots))
+        .route(
+            "/__deskd/snapshots/{name}",
+            post(fixtures::save_snapshot).delete(fixtures::delete_snapshot),
+        )
+        .route(
+            "/__deskd/snapshots/{name}/restore",
+            post(fixtures::restore_snapshot),
+        )
 }
 
 fn clock_json() -> Value {

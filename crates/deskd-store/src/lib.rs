@@ -10,6 +10,7 @@ mod migrate;
 mod writer;
 
 pub mod credentials;
+pub mod fixture;
 pub mod identities;
 pub mod jobs;
 pub mod memberships;
@@ -19,6 +20,7 @@ pub mod rate_limits;
 pub mod reset;
 pub mod rows;
 pub mod settings;
+pub mod snapshots;
 pub mod tags;
 pub mod upsert;
 pub mod user_queries;

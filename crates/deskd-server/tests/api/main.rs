@@ -28,6 +28,7 @@ mod scopes;
 mod server;
 mod tags;
 mod testmode;
+mod testmode_fixtures;
 mod timeouts;
 mod users_rest;
 mod users_surface;
