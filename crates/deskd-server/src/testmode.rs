@@ -9,7 +9,9 @@
 mod faults;
 mod fixtures;
 mod journal;
+mod pacing;
 mod pattern;
+pub mod seeded;
 
 use std::time::Instant;
 
@@ -43,6 +45,8 @@ pub struct TestState {
     faults: faults::Faults,
     /// Jobs stay `queued` while true (`POST /__deskd/jobs/hold`, `/release`).
     jobs_held: std::sync::atomic::AtomicBool,
+    /// Steps and planned item failures (`POST /__deskd/jobs/step`, `/fail`).
+    pub pacing: pacing::Pacing,
 }
 
 impl TestState {
@@ -53,6 +57,7 @@ impl TestState {
         self.faults.clear();
         self.jobs_held
             .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.pacing.clear();
     }
 
     /// Whether workers leave queued jobs alone.
@@ -78,10 +83,15 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
     };
     let path = req.uri().path().to_owned();
     if is_control(&path) {
-        return next.run(req).await;
+        return with_date(next.run(req).await);
     }
+    seeded::tick();
     let started = Instant::now();
-    let at_ms = chrono::Utc::now().timestamp_millis();
+    let at_ms = if seeded::active() {
+        deskd_model::time::now_ms()
+    } else {
+        chrono::Utc::now().timestamp_millis()
+    };
     let method = req.method().clone();
     let query = req.uri().query().map(journal::redact_query);
     let request_headers = journal::headers(req.headers());
@@ -118,7 +128,7 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
             tokio::time::sleep(std::time::Duration::from_millis(f.response.delay_ms)).await;
         }
         if f.response.drop {
-            entry.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            entry.duration_ms = seeded::elapsed_ms(started);
             test.journal.push(entry);
             std::panic::resume_unwind(Box::new(DroppedByFault));
         }
@@ -148,9 +158,17 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
         rparts.status,
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
     ) && entry.response_body.value["error"] == "InvalidEndpoint";
-    entry.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    entry.duration_ms = seeded::elapsed_ms(started);
     test.journal.push(entry);
-    Response::from_parts(rparts, Body::from(rbytes))
+    with_date(Response::from_parts(rparts, Body::from(rbytes)))
+}
+
+/// A seeded run's `Date` header (hyper's own is off then; see `serve`).
+fn with_date(mut resp: Response) -> Response {
+    if let Some(date) = seeded::date_header() {
+        resp.headers_mut().insert(header::DATE, date);
+    }
+    resp
 }
 
 pub fn routes() -> Router<AppState> {
@@ -167,6 +185,12 @@ pub fn routes() -> Router<AppState> {
         .route("/__deskd/clock", get(clock).post(set_clock))
         .route("/__deskd/jobs/hold", post(hold_jobs))
         .route("/__deskd/jobs/release", post(release_jobs))
+        .route("/__deskd/jobs", get(jobs))
+        .route("/__deskd/jobs/step", post(step_jobs))
+        .route(
+            "/__deskd/jobs/fail",
+            post(fail_job_item).delete(clear_job_failures),
+        )
         .route("/__deskd/export", get(fixtures::export))
         .route("/__deskd/import", post(fixtures::import))
         .route("/__deskd/snapshots", get(fixtures::list_snapshots))
@@ -277,7 +301,112 @@ async fn set_clock(
 }
 
 fn jobs_json(test: &TestState) -> Value {
-    json!({"jobs": {"held": test.jobs_held()}})
+    let mut pacing = test.pacing.to_json();
+    pacing["held"] = json!(test.jobs_held());
+    json!({ "jobs": pacing })
+}
+
+/// `GET /__deskd/jobs`: whether jobs are held, the step permits left, the planned failures.
+async fn jobs(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
+    Ok(ok(&jobs_json(test_state(&app)?)))
+}
+
+/// Most items one step call may grant.
+const MAX_STEP: u64 = 100_000;
+
+/// `POST /__deskd/jobs/step` `{"items": N}` (default 1): holds jobs if they were not held, lets
+/// the first worker run N more items one at a time, each committed on its own, and answers
+/// once they have run (`ran`), or once no queued or running job is left (`unused` permits are
+/// given back).
+async fn step_jobs(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    raw: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let test = test_state(&app)?;
+    // No body is `{"items": 1}`.
+    let body: serde_json::Map<String, Value> = if raw.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice(&raw) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "InvalidStep",
+                    "the body must be a JSON object such as {\"items\": 1}",
+                ));
+            }
+        }
+    };
+    let items = match body.get("items") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=MAX_STEP).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "InvalidStep",
+                    format!("items must be a whole number from 1 to {MAX_STEP}"),
+                )
+            })?,
+    };
+    test.jobs_held
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let notify = app.jobs_notify.clone();
+    let done = test
+        .pacing
+        .step(
+            items,
+            move || notify.notify_waiters(),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    let mut body = jobs_json(test);
+    body["jobs"]["ran"] = json!(done.ran);
+    body["jobs"]["unused"] = json!(done.unused);
+    Ok(ok(&body))
+}
+
+/// `POST /__deskd/jobs/fail` `{"index": K, "error": "RecordInvalid", "details": "...",
+/// "job_id": "V3-..."}`: item K (from 0) of that job, or of the next job to reach item K,
+/// fails with that error code and details instead of being written.
+async fn fail_job_item(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let test = test_state(&app)?;
+    let invalid = |what: &str| ApiError::bad_request("InvalidJobFailure", what.to_owned());
+    let index = body
+        .get("index")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| invalid("index must be a whole number (items count from 0)"))?;
+    let text = |key: &str, default: &str| match body.get(key) {
+        None | Some(Value::Null) => Ok(default.to_owned()),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 && !s.contains('\0') => {
+            Ok(s.clone())
+        }
+        Some(_) => Err(invalid(&format!("{key} must be text of 1 to 1024 bytes"))),
+    };
+    let error = text("error", "InjectedFailure")?;
+    let details = text("details", "This item failed on purpose (deskd test mode)")?;
+    let job_id = match body.get("job_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => Some(s.clone()),
+        Some(_) => return Err(invalid("job_id must be a job's id")),
+    };
+    test.pacing.add_failure(job_id, index, error, details);
+    Ok(json_response(StatusCode::CREATED, &jobs_json(test)))
+}
+
+/// `DELETE /__deskd/jobs/fail`: forgets the planned failures.
+async fn clear_job_failures(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+) -> Result<Response, ApiError> {
+    test_state(&app)?.pacing.clear_failures();
+    Ok(no_content())
 }
 
 /// `POST /__deskd/jobs/hold`: jobs submitted from now on (and queued ones) stay `queued`.
@@ -459,6 +588,6 @@ async fn reset(State(app): State<AppState>, Admin(_): Admin) -> Result<Response,
     Ok(ok(&json!({"reset": {
         "owner_id": done.owner_id,
         "deleted": {"users": done.users, "organizations": done.organizations, "jobs": done.jobs},
-        "ms": start.elapsed().as_secs_f64() * 1000.0,
+        "ms": seeded::elapsed_ms(start),
     }})))
 }

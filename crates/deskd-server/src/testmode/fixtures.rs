@@ -95,7 +95,7 @@ pub async fn import(
         "users": done.users,
         "identities": done.identities,
         "memberships": done.memberships,
-        "ms": start.elapsed().as_secs_f64() * 1000.0,
+        "ms": super::seeded::elapsed_ms(start),
     }})))
 }
 
@@ -144,7 +144,7 @@ pub async fn save_snapshot(
         })
         .await?;
     let mut body = snapshot_json(&saved);
-    body["ms"] = json!(start.elapsed().as_secs_f64() * 1000.0);
+    body["ms"] = json!(super::seeded::elapsed_ms(start));
     Ok(json_response(StatusCode::CREATED, &json!({"snapshot": body})))
 }
 
@@ -172,7 +172,7 @@ pub async fn restore_snapshot(
     Ok(ok(&json!({"restore": {
         "name": shown,
         "owner_id": done.owner_id,
-        "ms": start.elapsed().as_secs_f64() * 1000.0,
+        "ms": super::seeded::elapsed_ms(start),
     }})))
 }
 

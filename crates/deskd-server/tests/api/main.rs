@@ -29,6 +29,7 @@ mod server;
 mod tags;
 mod testmode;
 mod testmode_fixtures;
+mod testmode_jobs;
 mod timeouts;
 mod users_rest;
 mod users_surface;
