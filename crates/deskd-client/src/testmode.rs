@@ -60,8 +60,8 @@ impl TestMode<'_> {
             .await
     }
 
-    /// `POST /__deskd/faults`: a rule such as
-    /// `{"method": "GET", "path": "/api/v2/users/*", "status": 429, "retry_after": 1, "times": 1}`.
+    /// `POST /__deskd/faults`: a rule such as `{"method": "GET", "path": "/api/v2/users/*",
+    /// "times": 1, "response": {"status": 429, "retry_after": 1}}`.
     pub async fn add_fault(&self, rule: &Value) -> Result<Value, Error> {
         self.call(Method::POST, "/faults", Some(rule)).await
     }

@@ -3,12 +3,13 @@
 //! Off by default; `deskd serve --test-mode` (or `DESKD_TEST_MODE=1`) routes the controls under
 //! `/__deskd/`, a prefix no Zendesk path uses. With test mode off they are not routed at all, so
 //! they answer 404 `InvalidEndpoint` like any unknown path. With it on they need admin
-//! credentials, like every other admin endpoint. They are deskd's own, not Zendesk's, and are
-//! not in the OpenAPI document.
+//! credentials, like every other admin endpoint. They are deskd's own, not Zendesk's; the
+//! fixture and snapshot controls are in the OpenAPI document (`openapi`), tagged as test mode's.
 
 mod faults;
 mod fixtures;
 mod journal;
+pub mod openapi;
 mod pacing;
 mod pattern;
 pub mod seeded;
