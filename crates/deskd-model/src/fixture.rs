@@ -321,13 +321,13 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
                 format!("{} is the name of an earlier organization", org.name),
             ));
         }
-        if let Some(ext) = &org.external_id {
-            if !org_external.insert(normalize(ext)) {
-                return Err(FixtureError::at(
-                    format!("{at}/external_id"),
-                    format!("{ext} is the external_id of an earlier organization"),
-                ));
-            }
+        if let Some(ext) = &org.external_id
+            && !org_external.insert(normalize(ext))
+        {
+            return Err(FixtureError::at(
+                format!("{at}/external_id"),
+                format!("{ext} is the external_id of an earlier organization"),
+            ));
         }
         org.created_at = time(obj, "created_at", &at)?.unwrap_or(now);
         org.updated_at = time(obj, "updated_at", &at)?.unwrap_or(org.created_at);
@@ -358,7 +358,8 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
         let at = format!("/users/{i}");
         let obj = object(v, &at)?;
         known_keys(obj, USER_KEYS, &at)?;
-        let input = UserInput::from_json(obj).map_err(|e| FixtureError::from_validation(&at, &e))?;
+        let input =
+            UserInput::from_json(obj).map_err(|e| FixtureError::from_validation(&at, &e))?;
         let is_owner = flag(obj, "owner", &at)?.unwrap_or(false);
         let doc_id = id(obj, "id", &at)?;
         let member = if is_owner {
@@ -432,14 +433,17 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
         user.updated_at = time(obj, "updated_at", &at)?.unwrap_or(user.created_at);
         user.last_login_at = time(obj, "last_login_at", &at)?;
         user.active = flag(obj, "active", &at)?.unwrap_or(true);
-        if let Some(ext) = &user.external_id {
-            if let Some(other) = external_ids.insert(normalize(ext), format!("{at}/external_id"))
-            {
-                return Err(FixtureError::at(
-                    format!("{at}/external_id"),
-                    format!("{ext} has already been taken by {other}"),
-                ));
-            }
+        // A locale deskd does not map keeps the id the document gives it.
+        if let Some(n) = obj.get("locale_id").and_then(Value::as_i64) {
+            user.locale_id = n;
+        }
+        if let Some(ext) = &user.external_id
+            && let Some(other) = external_ids.insert(normalize(ext), format!("{at}/external_id"))
+        {
+            return Err(FixtureError::at(
+                format!("{at}/external_id"),
+                format!("{ext} has already been taken by {other}"),
+            ));
         }
         let identities = read_identities(
             obj,
@@ -513,13 +517,13 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
             ));
         }
         let membership_id = id(obj, "id", &at)?;
-        if let Some(n) = membership_id {
-            if !membership_ids.insert(n) {
-                return Err(FixtureError::at(
-                    format!("{at}/id"),
-                    format!("{n} is the id of an earlier membership"),
-                ));
-            }
+        if let Some(n) = membership_id
+            && !membership_ids.insert(n)
+        {
+            return Err(FixtureError::at(
+                format!("{at}/id"),
+                format!("{n} is the id of an earlier membership"),
+            ));
         }
         let (role, restriction) = role_of(&fixture, member);
         let created_at = time(obj, "created_at", &at)?.unwrap_or(now);
@@ -680,11 +684,11 @@ fn read_identities(
     }
     // Every kind keeps a primary identity.
     for kind in out.iter().map(|i| i.kind.clone()).collect::<Vec<_>>() {
-        if !primaries.contains(&kind) {
-            if let Some(first) = out.iter_mut().find(|i| i.kind == kind) {
-                first.primary = true;
-                primaries.insert(kind);
-            }
+        if !primaries.contains(&kind)
+            && let Some(first) = out.iter_mut().find(|i| i.kind == kind)
+        {
+            first.primary = true;
+            primaries.insert(kind);
         }
     }
     // Primary first, then in the order given, as the API lists them.
@@ -788,3 +792,5 @@ fn user_json(u: &UserRecord, identities: &[IdentityRecord], owner: bool) -> Valu
     v
 }
 
+#[cfg(test)]
+mod tests;

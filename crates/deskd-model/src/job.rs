@@ -196,7 +196,10 @@ pub enum ItemOutcome {
     /// The item could not be read (not an object, bad field values).
     Invalid(String),
     /// Failed on purpose (test mode's `POST /__deskd/jobs/fail`): this error code and details.
-    Injected { error: String, details: String },
+    Injected {
+        error: String,
+        details: String,
+    },
 }
 
 /// The result entry for item `index`. `item` is the input object, for the `email` /

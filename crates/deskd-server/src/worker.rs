@@ -86,10 +86,12 @@ async fn work(app: AppState, owner: String, stepper: bool, mut stop: watch::Rece
                 }
             }
             Ok(None) => {
-                if let Some(t) = app.test.as_ref().filter(|t| t.jobs_held()) {
-                    if stepper && t.pacing.has_permits() {
-                        t.pacing.idle();
-                    }
+                // The stepping worker found nothing to spend a test's steps on.
+                if let Some(t) = app.test.as_ref().filter(|t| t.jobs_held())
+                    && stepper
+                    && t.pacing.has_permits()
+                {
+                    t.pacing.idle();
                 }
                 tokio::select! {
                     () = app.jobs_notify.notified() => {}
@@ -213,10 +215,8 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
             }
             Err(e) => return Err(e.into()),
         };
-        if stepped {
-            if let Some(t) = &app.test {
-                t.pacing.item_done();
-            }
+        if stepped && let Some(t) = &app.test {
+            t.pacing.item_done();
         }
         if !held {
             tracing::info!(job = %job_run.id, "lease lost; another worker has the job");

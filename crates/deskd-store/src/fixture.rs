@@ -180,7 +180,9 @@ pub async fn apply(
     users::insert_many(&mut *conn, &given).await?;
     follow_sequence(conn, backend, "users").await?;
     let fresh = list.iter().filter(|u| u.id == 0).count();
-    let mut new_ids = users::allocate_ids(&mut *conn, backend, fresh).await?.into_iter();
+    let mut new_ids = users::allocate_ids(&mut *conn, backend, fresh)
+        .await?
+        .into_iter();
     let mut allocated = Vec::with_capacity(fresh);
     for u in list.iter_mut().filter(|u| u.id == 0) {
         u.id = new_ids

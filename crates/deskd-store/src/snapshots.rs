@@ -74,16 +74,18 @@ pub async fn save(conn: &mut AnyConnection, name: &str, now: i64) -> Result<Snap
             drop_copies(conn, slot).await?;
             slot
         }
-        None => first(
-            &mut *conn,
-            sqlx::query("SELECT MAX(slot) AS m FROM deskd_snapshots"),
-        )
-        .await?
-        .map(|r| opt_int(&r, "m"))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0)
-            + 1,
+        None => {
+            first(
+                &mut *conn,
+                sqlx::query("SELECT MAX(slot) AS m FROM deskd_snapshots"),
+            )
+            .await?
+            .map(|r| opt_int(&r, "m"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0)
+                + 1
+        }
     };
     for (table, _, _) in TABLES {
         sqlx::query(&format!(

@@ -316,8 +316,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// `--seed FILE`: the fixture loaded as `POST /__deskd/import` would, or why not.
 async fn seed_fixture(store: &Store, path: &std::path::Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--seed {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--seed {}: {e}", path.display()))?;
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("--seed {}: not JSON: {e}", path.display()))?;
     let done = deskd_server::testmode::load_fixture(store, std::sync::Arc::new(doc))

@@ -21,7 +21,14 @@ impl Drop for Deskd {
 
 fn start_deskd() -> Deskd {
     let mut child = Command::new(env!("CARGO_BIN_EXE_deskd"))
-        .args(["serve", "--test-mode", "--database", "memory", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--test-mode",
+            "--database",
+            "memory",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--print-env", "--rate-limits", "off"])
         .env_remove("DESKD_ADMIN_TOKEN")
         .stdout(Stdio::piped())
@@ -66,8 +73,10 @@ async fn a_suite_against_deskd_in_test_mode() {
 
     // A 429 with Retry-After: the client waits and retries, once.
     controls
-        .add_fault(&json!({"method": "GET", "path": "/api/v2/users/1001*", "times": 1,
-                           "response": {"status": 429, "retry_after": 1}}))
+        .add_fault(
+            &json!({"method": "GET", "path": "/api/v2/users/1001*", "times": 1,
+                           "response": {"status": 429, "retry_after": 1}}),
+        )
         .await
         .unwrap();
     assert_eq!(zendesk.user(1001).await.unwrap().name, "Ann");
@@ -83,13 +92,22 @@ async fn a_suite_against_deskd_in_test_mode() {
     // A bulk job, one item at a time: every state a poller can see.
     controls.reset().await.unwrap();
     controls.hold_jobs().await.unwrap();
-    let users = [json!({"name": "B", "email": "b@acme.test"}), json!({"name": "C"})];
+    let users = [
+        json!({"name": "B", "email": "b@acme.test"}),
+        json!({"name": "C"}),
+    ];
     let job = zendesk.create_many(&users, None).await.unwrap();
     assert_eq!(zendesk.job_status(&job.id).await.unwrap().status, "queued");
     controls.step_jobs(1).await.unwrap();
     let working = zendesk.job_status(&job.id).await.unwrap();
-    assert_eq!((working.status.as_str(), working.progress), ("working", Some(1)));
+    assert_eq!(
+        (working.status.as_str(), working.progress),
+        ("working", Some(1))
+    );
     controls.step_jobs(1).await.unwrap();
-    assert_eq!(zendesk.job_status(&job.id).await.unwrap().status, "completed");
+    assert_eq!(
+        zendesk.job_status(&job.id).await.unwrap().status,
+        "completed"
+    );
     controls.release_jobs().await.unwrap();
 }

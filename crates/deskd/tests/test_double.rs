@@ -28,15 +28,22 @@ const TOKEN: &str = "double-token-0123456789";
 
 fn command(db: &str, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskd"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", db, "--test-mode"])
-        .args(extra)
-        .env_remove("DESKD_ADMIN_EMAIL")
-        .env_remove("DESKD_ADMIN_TOKEN")
-        .env_remove("DESKD_ADMIN_PASSWORD")
-        .env_remove("DESKD_SEED")
-        .env_remove("DESKD_TEST_SEED")
-        .env("DESKD_RATE_LIMITS", "off")
-        .env("DESKD_LOG", "warn");
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        db,
+        "--test-mode",
+    ])
+    .args(extra)
+    .env_remove("DESKD_ADMIN_EMAIL")
+    .env_remove("DESKD_ADMIN_TOKEN")
+    .env_remove("DESKD_ADMIN_PASSWORD")
+    .env_remove("DESKD_SEED")
+    .env_remove("DESKD_TEST_SEED")
+    .env("DESKD_RATE_LIMITS", "off")
+    .env("DESKD_LOG", "warn");
     cmd
 }
 
@@ -67,7 +74,8 @@ fn serve(mut cmd: Command, until: &str) -> Served {
 
 fn with_admin(db: &str, extra: &[&str]) -> Served {
     let mut cmd = command(db, extra);
-    cmd.env("DESKD_ADMIN_EMAIL", EMAIL).env("DESKD_ADMIN_TOKEN", TOKEN);
+    cmd.env("DESKD_ADMIN_EMAIL", EMAIL)
+        .env("DESKD_ADMIN_TOKEN", TOKEN);
     serve(cmd, "deskd listening on")
 }
 
@@ -88,7 +96,10 @@ fn http(addr: &str, method: &str, path: &str, auth: &str, body: Option<&Value>) 
 }
 
 fn status(resp: &str) -> u16 {
-    resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    resp.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 fn body(resp: &str) -> Value {
@@ -102,7 +113,11 @@ fn basic(user: &str, secret: &str) -> String {
     let input = format!("{user}:{secret}").into_bytes();
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {

@@ -138,14 +138,17 @@ pub async fn save_snapshot(
         .store
         .write(move |conn| {
             let name = name.clone();
-            Box::pin(async move {
-                snapshots::save(&mut *conn, &name, deskd_model::time::now()).await
-            })
+            Box::pin(
+                async move { snapshots::save(&mut *conn, &name, deskd_model::time::now()).await },
+            )
         })
         .await?;
     let mut body = snapshot_json(&saved);
     body["ms"] = json!(super::seeded::elapsed_ms(start));
-    Ok(json_response(StatusCode::CREATED, &json!({"snapshot": body})))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"snapshot": body}),
+    ))
 }
 
 /// `POST /__deskd/snapshots/{name}/restore`: the account back to the snapshot (the owner and

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-const NOTE: &str = "deskd test mode only (`deskd serve --test-mode`); 404 InvalidEndpoint otherwise. Admins only.";
+const NOTE: &str =
+    "deskd test mode only (`deskd serve --test-mode`); 404 InvalidEndpoint otherwise. Admins only.";
 
 fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
@@ -21,12 +22,18 @@ fn op(summary: &str, body: Option<&str>, status: &str, response: Option<&str>) -
         },
     );
     for (code, what) in [
-        ("400", "Invalid input (for a fixture: `details.pointer` is a JSON pointer to the value at fault)"),
+        (
+            "400",
+            "Invalid input (for a fixture: `details.pointer` is a JSON pointer to the value at fault)",
+        ),
         ("401", "Not authenticated"),
         ("403", "Not an admin"),
         ("404", "Not in test mode, or no such snapshot"),
     ] {
-        responses.insert(code.into(), json!({"description": what, "content": content(r("Error"))}));
+        responses.insert(
+            code.into(),
+            json!({"description": what, "content": content(r("Error"))}),
+        );
     }
     let mut o = json!({"summary": summary, "description": NOTE, "tags": ["deskd test mode"], "responses": responses});
     if let Some(b) = body {
@@ -42,15 +49,34 @@ pub fn paths() -> Map<String, Value> {
     let mut p = Map::new();
     p.insert("/__deskd/export".into(), json!({"get": op("The account's state as a fixture document", None, "200", Some("Fixture"))}));
     p.insert("/__deskd/import".into(), json!({"post": op("Replace the account's state with a fixture (the account owner and its credentials stay)", Some("Fixture"), "200", Some("ImportResult"))}));
-    p.insert("/__deskd/snapshots".into(), json!({"get": op("List snapshots", None, "200", Some("SnapshotList"))}));
-    let mut save = op("Save the account's state as a snapshot (replacing one of that name)", None, "201", Some("SnapshotSaved"));
+    p.insert(
+        "/__deskd/snapshots".into(),
+        json!({"get": op("List snapshots", None, "200", Some("SnapshotList"))}),
+    );
+    let mut save = op(
+        "Save the account's state as a snapshot (replacing one of that name)",
+        None,
+        "201",
+        Some("SnapshotSaved"),
+    );
     save["parameters"] = name.clone();
     let mut delete = op("Delete a snapshot", None, "204", None);
     delete["parameters"] = name.clone();
-    p.insert("/__deskd/snapshots/{name}".into(), json!({"post": save, "delete": delete}));
-    let mut restore = op("Return the account to a snapshot (as a reset, then the snapshot's rows)", None, "200", Some("ImportResult"));
+    p.insert(
+        "/__deskd/snapshots/{name}".into(),
+        json!({"post": save, "delete": delete}),
+    );
+    let mut restore = op(
+        "Return the account to a snapshot (as a reset, then the snapshot's rows)",
+        None,
+        "200",
+        Some("ImportResult"),
+    );
     restore["parameters"] = name;
-    p.insert("/__deskd/snapshots/{name}/restore".into(), json!({"post": restore}));
+    p.insert(
+        "/__deskd/snapshots/{name}/restore".into(),
+        json!({"post": restore}),
+    );
     p
 }
 
@@ -96,7 +122,10 @@ pub fn schemas() -> Map<String, Value> {
             "users": {"type": ["array", "null"], "items": user},
             "memberships": {"type": ["array", "null"], "items": membership}}}));
     s.insert("ImportResult".into(), json!({"type": "object"}));
-    s.insert("SnapshotSaved".into(), json!({"type": "object", "properties": {"snapshot": snapshot}}));
+    s.insert(
+        "SnapshotSaved".into(),
+        json!({"type": "object", "properties": {"snapshot": snapshot}}),
+    );
     s.insert("SnapshotList".into(), json!({"type": "object", "properties": {"snapshots": {"type": "array", "items": snapshot}, "count": {"type": "integer"}}}));
     s
 }

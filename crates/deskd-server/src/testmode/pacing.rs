@@ -130,7 +130,13 @@ impl Pacing {
     }
 
     /// Adds a planned failure.
-    pub fn add_failure(&self, job_id: Option<String>, index: usize, error: String, details: String) {
+    pub fn add_failure(
+        &self,
+        job_id: Option<String>,
+        index: usize,
+        error: String,
+        details: String,
+    ) {
         self.lock().failures.push(Failure {
             job_id,
             index,

@@ -125,7 +125,10 @@ async fn export_reset_import_export_is_the_same_document(app: TestApp) {
     assert_eq!(owner.len(), 1);
     // No secret in the document.
     let text = before.to_string();
-    assert!(!text.contains("password") && !text.contains("$argon2"), "{text}");
+    assert!(
+        !text.contains("password") && !text.contains("$argon2"),
+        "{text}"
+    );
 
     let r = app.post("/__deskd/reset", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -146,10 +149,13 @@ async fn export_reset_import_export_is_the_same_document(app: TestApp) {
     assert_eq!(r.body["user"]["tags"], json!(["vip", "beta"]));
     assert_eq!(r.body["user"]["user_fields"]["seats"], 3);
     let r = app.get(&format!("/api/v2/users/{ann}/identities")).await;
-    assert_eq!(r.body["identities"].as_array().unwrap().len(), 3, "{}", r.text);
-    let r = app
-        .get("/api/v2/users/search?query=ed@example.org")
-        .await;
+    assert_eq!(
+        r.body["identities"].as_array().unwrap().len(),
+        3,
+        "{}",
+        r.text
+    );
+    let r = app.get("/api/v2/users/search?query=ed@example.org").await;
     assert_eq!(r.body["users"][0]["id"], end, "{}", r.text);
     // Emails stay unique after an import, and new records get new ids.
     let r = app
@@ -157,7 +163,9 @@ async fn export_reset_import_export_is_the_same_document(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "an existing identity: {}", r.text);
     assert_eq!(r.body["user"]["id"], ann);
-    let fresh = app.make_user("Fresh", "fresh@example.org", "end-user").await;
+    let fresh = app
+        .make_user("Fresh", "fresh@example.org", "end-user")
+        .await;
     let max_before = before["users"]
         .as_array()
         .unwrap()
@@ -188,29 +196,79 @@ async fn a_refused_fixture_changes_nothing(app: TestApp) {
         (json!({"deskd_fixture": 2}), "/deskd_fixture"),
         (json!({"users": {}}), "/users"),
         (json!({"colour": 1}), "/colour"),
-        (json!({"users": [ok_user, {"name": "B", "email": "A@Example.org"}]}), "/users/1/email"),
-        (json!({"users": [{"name": "B", "email": "not an email"}]}), "/users/0/email"),
-        (json!({"users": [{"name": "B", "favourite": 1}]}), "/users/0/favourite"),
-        (json!({"users": [{"email": "b@example.org"}]}), "/users/0/name"),
-        (json!({"users": [{"name": "B", "role": "root"}]}), "/users/0/role"),
+        (
+            json!({"users": [ok_user, {"name": "B", "email": "A@Example.org"}]}),
+            "/users/1/email",
+        ),
+        (
+            json!({"users": [{"name": "B", "email": "not an email"}]}),
+            "/users/0/email",
+        ),
+        (
+            json!({"users": [{"name": "B", "favourite": 1}]}),
+            "/users/0/favourite",
+        ),
+        (
+            json!({"users": [{"email": "b@example.org"}]}),
+            "/users/0/name",
+        ),
+        (
+            json!({"users": [{"name": "B", "role": "root"}]}),
+            "/users/0/role",
+        ),
         (json!({"users": [{"name": "B\u{0}"}]}), "/users/0/name"),
-        (json!({"users": [{"name": "B", "created_at": "yesterday"}]}), "/users/0/created_at"),
+        (
+            json!({"users": [{"name": "B", "created_at": "yesterday"}]}),
+            "/users/0/created_at",
+        ),
         (json!({"users": [{"id": -4, "name": "B"}]}), "/users/0/id"),
-        (json!({"users": [{"id": 7, "name": "B"}, {"id": 7, "name": "C"}]}), "/users/1/id"),
-        (json!({"users": [{"name": "B", "owner": true, "role": "end-user"}]}), "/users/0/role"),
-        (json!({"users": [{"name": "B", "email": "admin@deskd.test"}]}), "/users/0/email"),
-        (json!({"users": [{"name": "B", "organization_id": 99}]}), "/users/0/organization_id"),
-        (json!({"users": [{"name": "B", "external_id": "x"}, {"name": "C", "external_id": " X "}]}), "/users/1/external_id"),
-        (json!({"organizations": [{"name": "O"}, {"name": " o "}]}), "/organizations/1/name"),
-        (json!({"organizations": [{"details": "no name"}]}), "/organizations/0/name"),
-        (json!({"memberships": [{"user_id": 5, "organization_id": 6}]}), "/memberships/0/user_id"),
-        (json!({"organizations": [{"id": 6, "name": "O"}], "users": [{"id": 5, "name": "U"}],
+        (
+            json!({"users": [{"id": 7, "name": "B"}, {"id": 7, "name": "C"}]}),
+            "/users/1/id",
+        ),
+        (
+            json!({"users": [{"name": "B", "owner": true, "role": "end-user"}]}),
+            "/users/0/role",
+        ),
+        (
+            json!({"users": [{"name": "B", "email": "admin@deskd.test"}]}),
+            "/users/0/email",
+        ),
+        (
+            json!({"users": [{"name": "B", "organization_id": 99}]}),
+            "/users/0/organization_id",
+        ),
+        (
+            json!({"users": [{"name": "B", "external_id": "x"}, {"name": "C", "external_id": " X "}]}),
+            "/users/1/external_id",
+        ),
+        (
+            json!({"organizations": [{"name": "O"}, {"name": " o "}]}),
+            "/organizations/1/name",
+        ),
+        (
+            json!({"organizations": [{"details": "no name"}]}),
+            "/organizations/0/name",
+        ),
+        (
+            json!({"memberships": [{"user_id": 5, "organization_id": 6}]}),
+            "/memberships/0/user_id",
+        ),
+        (
+            json!({"organizations": [{"id": 6, "name": "O"}], "users": [{"id": 5, "name": "U"}],
                 "memberships": [{"user_id": 5, "organization_id": 6, "default": true},
-                                {"user_id": 5, "organization_id": 6}]}), "/memberships/1"),
-        (json!({"settings": {"bulk_user_import": "yes"}}), "/settings/bulk_user_import"),
-        (json!({"users": [{"name": "B", "identities": [{"type": "email", "value": "b@example.org", "primary": true},
+                                {"user_id": 5, "organization_id": 6}]}),
+            "/memberships/1",
+        ),
+        (
+            json!({"settings": {"bulk_user_import": "yes"}}),
+            "/settings/bulk_user_import",
+        ),
+        (
+            json!({"users": [{"name": "B", "identities": [{"type": "email", "value": "b@example.org", "primary": true},
                                                        {"type": "email", "value": "c@example.org", "primary": true}]}]}),
-         "/users/0/identities/1/primary"),
+            "/users/0/identities/1/primary",
+        ),
     ];
     for (doc, pointer) in cases {
         let r = app.post("/__deskd/import", doc.clone()).await;
@@ -231,7 +289,10 @@ async fn a_refused_fixture_changes_nothing(app: TestApp) {
     // The owner's id on another user is refused; marked as the owner it is fine.
     let me = app.get("/api/v2/users/me").await.body["user"]["id"].clone();
     let r = app
-        .post("/__deskd/import", json!({"users": [{"id": me, "name": "Not me"}]}))
+        .post(
+            "/__deskd/import",
+            json!({"users": [{"id": me, "name": "Not me"}]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert_eq!(r.body["details"]["pointer"], "/users/0/id");
@@ -244,7 +305,15 @@ async fn a_refused_fixture_changes_nothing(app: TestApp) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     // The owner is kept as it was, name included.
     let r = app.get("/api/v2/users/me").await;
-    assert_eq!(r.body["user"]["name"], before["users"].as_array().unwrap().iter().find(|u| u["owner"] == true).unwrap()["name"]);
+    assert_eq!(
+        r.body["user"]["name"],
+        before["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["owner"] == true)
+            .unwrap()["name"]
+    );
 }
 
 async fn a_hand_written_fixture_gets_ids_and_defaults(app: TestApp) {
@@ -276,7 +345,10 @@ async fn a_hand_written_fixture_gets_ids_and_defaults(app: TestApp) {
     let id = app.make_user("Dee", "dee@example.org", "end-user").await;
     assert!(id != 42 && id > 0);
     let r = app
-        .post("/api/v2/organizations", json!({"organization": {"name": "New"}}))
+        .post(
+            "/api/v2/organizations",
+            json!({"organization": {"name": "New"}}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_ne!(r.body["organization"]["id"], 7);
@@ -290,7 +362,8 @@ async fn snapshots_save_and_restore_a_state(app: TestApp) {
     assert_eq!(r.body["snapshot"]["name"], "base");
     assert_eq!(r.body["snapshot"]["users"], 4);
     // Change everything a test might.
-    app.make_user("Later", "later@example.org", "end-user").await;
+    app.make_user("Later", "later@example.org", "end-user")
+        .await;
     let r = app
         .put(
             &format!("/api/v2/users/{ann}"),
@@ -300,19 +373,23 @@ async fn snapshots_save_and_restore_a_state(app: TestApp) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = app.post("/__deskd/reset", json!({})).await;
     assert_eq!(r.status, StatusCode::OK);
-    app.make_user("After reset", "after@example.org", "agent").await;
+    app.make_user("After reset", "after@example.org", "agent")
+        .await;
     let r = app.post("/__deskd/snapshots/base/restore", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(export(&app).await, saved);
     let r = app.get(&format!("/api/v2/users/{ann}")).await;
     assert_eq!(r.body["user"]["name"], "Ann Agent");
     // Twice, and after changes again.
-    app.make_user("Again", "again@example.org", "end-user").await;
+    app.make_user("Again", "again@example.org", "end-user")
+        .await;
     let r = app.post("/__deskd/snapshots/base/restore", json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(export(&app).await, saved);
     // Restored emails are still unique; a new user gets a new id.
-    let r = app.upsert(json!({"name": "x", "email": "ann@example.org"})).await;
+    let r = app
+        .upsert(json!({"name": "x", "email": "ann@example.org"}))
+        .await;
     assert_eq!(r.body["user"]["id"], ann, "{}", r.text);
     // Listing, replacing, deleting.
     let r = app.post("/__deskd/snapshots/empty.1", json!({})).await;
@@ -329,13 +406,23 @@ async fn snapshots_save_and_restore_a_state(app: TestApp) {
         .collect();
     assert_eq!(names, ["base", "empty.1"]);
     let r = app
-        .send(Method::DELETE, "/__deskd/snapshots/base", &Auth::admin(), None)
+        .send(
+            Method::DELETE,
+            "/__deskd/snapshots/base",
+            &Auth::admin(),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = app.post("/__deskd/snapshots/base/restore", json!({})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = app
-        .send(Method::DELETE, "/__deskd/snapshots/base", &Auth::admin(), None)
+        .send(
+            Method::DELETE,
+            "/__deskd/snapshots/base",
+            &Auth::admin(),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     // (A U+0000 anywhere in a path is refused before routing.)
@@ -367,7 +454,12 @@ async fn fixtures_and_snapshots_need_an_admin(app: TestApp) {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
         for who in ["agent@example.org", "end@example.org"] {
             let r = app
-                .send(method.clone(), path, &Auth::as_user(who), Some(b"{}".to_vec()))
+                .send(
+                    method.clone(),
+                    path,
+                    &Auth::as_user(who),
+                    Some(b"{}".to_vec()),
+                )
                 .await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {method} {path}");
         }

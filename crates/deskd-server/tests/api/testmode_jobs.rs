@@ -32,9 +32,13 @@ async fn job(app: &TestApp, id: &str) -> Value {
 }
 
 fn users(n: usize, tag: &str) -> Value {
-    json!((0..n)
-        .map(|i| json!({"name": format!("{tag} {i}"), "email": format!("{tag}{i}@example.org")}))
-        .collect::<Vec<_>>())
+    json!(
+        (0..n)
+            .map(
+                |i| json!({"name": format!("{tag} {i}"), "email": format!("{tag}{i}@example.org")})
+            )
+            .collect::<Vec<_>>()
+    )
 }
 
 in_test_mode!(
@@ -47,7 +51,10 @@ async fn steps_run_one_item_each_and_polling_sees_every_state(app: TestApp) {
     let r = app.post("/__deskd/jobs/hold", json!({})).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app
-        .post("/api/v2/users/create_many", json!({"users": users(3, "step")}))
+        .post(
+            "/api/v2/users/create_many",
+            json!({"users": users(3, "step")}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let id = r.body["job_status"]["id"].as_str().unwrap().to_owned();
@@ -90,14 +97,20 @@ async fn steps_run_one_item_each_and_polling_sees_every_state(app: TestApp) {
     let r = app.post("/__deskd/jobs/release", json!({})).await;
     assert_eq!(r.body["jobs"]["held"], false);
     for id in [a, b] {
-        assert_eq!(crate::bulk::wait_for(&app, &id).await["status"], "completed");
+        assert_eq!(
+            crate::bulk::wait_for(&app, &id).await["status"],
+            "completed"
+        );
     }
     assert_eq!(app.count_users().await, 8);
     // A reset forgets the hold and permits.
     app.post("/__deskd/jobs/hold", json!({})).await;
     app.post("/__deskd/reset", json!({})).await;
     let r = app.get("/__deskd/jobs").await;
-    assert_eq!(r.body["jobs"], json!({"held": false, "permits": 0, "failures": []}));
+    assert_eq!(
+        r.body["jobs"],
+        json!({"held": false, "permits": 0, "failures": []})
+    );
 }
 
 async fn item_k_fails_with_the_chosen_error(app: TestApp) {
@@ -130,14 +143,29 @@ async fn item_k_fails_with_the_chosen_error(app: TestApp) {
     assert_eq!(r.body["jobs"]["failures"][0]["job_id"], id.as_str());
     assert_eq!(r.body["jobs"]["failures"][0]["fired"], 1);
     let r = app
-        .post("/api/v2/users/create_many", json!({"users": users(2, "next")}))
+        .post(
+            "/api/v2/users/create_many",
+            json!({"users": users(2, "next")}),
+        )
         .await;
     let next = r.body["job_status"]["id"].as_str().unwrap().to_owned();
     let done = crate::bulk::wait_for(&app, &next).await;
-    assert!(done["results"].as_array().unwrap().iter().all(|r| r["error"].is_null()), "{done}");
+    assert!(
+        done["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["error"].is_null()),
+        "{done}"
+    );
     // Organization jobs too, with the default error, while stepping.
     let r = app
-        .send(reqwest::Method::DELETE, "/__deskd/jobs/fail", &Auth::admin(), None)
+        .send(
+            reqwest::Method::DELETE,
+            "/__deskd/jobs/fail",
+            &Auth::admin(),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     app.post("/__deskd/jobs/fail", json!({"index": 0})).await;
@@ -154,7 +182,11 @@ async fn item_k_fails_with_the_chosen_error(app: TestApp) {
     assert_eq!(r.body["jobs"]["ran"], 1);
     let j = job(&app, &org_job).await;
     // (Results are shown once a job completes, as on Zendesk.)
-    assert_eq!((j["status"].as_str(), j["progress"].as_i64()), (Some("working"), Some(1)), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["progress"].as_i64()),
+        (Some("working"), Some(1)),
+        "{j}"
+    );
     app.post("/__deskd/jobs/step", json!({})).await;
     let j = job(&app, &org_job).await;
     assert_eq!(j["status"], "completed", "{j}");
@@ -184,7 +216,11 @@ async fn pacing_refuses_bad_input_and_non_admins(app: TestApp) {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
         assert_eq!(r.body["error"], "InvalidJobFailure", "{body}");
     }
-    for body in [json!({"items": 0}), json!({"items": "many"}), json!({"items": 1e9})] {
+    for body in [
+        json!({"items": 0}),
+        json!({"items": "many"}),
+        json!({"items": 1e9}),
+    ] {
         let r = app.post("/__deskd/jobs/step", body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
     }
@@ -197,11 +233,19 @@ async fn pacing_refuses_bad_input_and_non_admins(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    assert_eq!(app.get("/__deskd/jobs").await.body["jobs"]["held"], false, "a refused step holds nothing");
+    assert_eq!(
+        app.get("/__deskd/jobs").await.body["jobs"]["held"],
+        false,
+        "a refused step holds nothing"
+    );
     app.make_user("Agent", "agent@example.org", "agent").await;
     for path in ["/__deskd/jobs/step", "/__deskd/jobs/fail"] {
         let r = app
-            .post_as(&Auth::as_user("agent@example.org"), path, json!({"index": 0}))
+            .post_as(
+                &Auth::as_user("agent@example.org"),
+                path,
+                json!({"index": 0}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
         let r = app.post_as(&Auth::None, path, json!({"index": 0})).await;
