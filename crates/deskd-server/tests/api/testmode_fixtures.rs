@@ -466,3 +466,74 @@ async fn fixtures_and_snapshots_need_an_admin(app: TestApp) {
     }
     assert_eq!(export(&app).await, before);
 }
+
+in_test_mode!(imports_and_restores_under_concurrent_writes_fail_nothing);
+
+/// Imports and snapshot restores while writers (on this server and, on PostgreSQL, on a second
+/// server of the same database) upsert users whose emails and organizations the fixture also
+/// has: every write, import and restore answers 2xx, and the account stays consistent.
+async fn imports_and_restores_under_concurrent_writes_fail_nothing(app: TestApp) {
+    let fixture = json!({
+        "organizations": [{"id": 700, "name": "Shared Org"}],
+        "users": (0..20).map(|i| json!({"id": 5000 + i, "name": format!("F{i}"),
+            "email": format!("f{}@fixture.test", i), "organization_id": 700})).collect::<Vec<_>>(),
+    });
+    let r = app.post("/__deskd/import", fixture.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let expected = export(&app).await;
+    assert_eq!(
+        app.post("/__deskd/snapshots/f", json!({})).await.status,
+        StatusCode::CREATED
+    );
+    let replica = match app.backend {
+        crate::helpers::Backend::Postgres => Some(std::sync::Arc::new(
+            TestApp::replica_of(&app, crate::testmode::test_config()).await,
+        )),
+        crate::helpers::Backend::Sqlite => None,
+    };
+    let app = std::sync::Arc::new(app);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let target = match (&replica, w % 2) {
+            (Some(r), 1) => r.clone(),
+            _ => app.clone(),
+        };
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = target
+                    .upsert(json!({"name": format!("W{w} {i}"), "email": format!("f{}@fixture.test", i % 25),
+                                   "organization": {"name": if i % 2 == 0 { "Shared Org" } else { "Other" }}}))
+                    .await;
+                assert!(r.status.is_success(), "{}: {}", r.status, r.text);
+                i += 1;
+            }
+        }));
+    }
+    for round in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = app.post("/__deskd/import", fixture.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "import {round}: {}", r.text);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = app.post("/__deskd/snapshots/f/restore", json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "restore {round}: {}", r.text);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    for sql in [
+        "SELECT COUNT(*) FROM identities WHERE user_id NOT IN (SELECT id FROM users)",
+        "SELECT COUNT(*) FROM organization_memberships WHERE user_id NOT IN (SELECT id FROM users)",
+        "SELECT COUNT(*) FROM users u WHERE u.organization_id IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM organization_memberships m WHERE m.user_id = u.id AND m.organization_id = u.organization_id AND m.is_default = 1)",
+        "SELECT COUNT(*) FROM (SELECT user_id FROM organization_memberships WHERE is_default = 1 GROUP BY user_id HAVING COUNT(*) > 1) x",
+    ] {
+        assert_eq!(app.scalar(sql).await, 0, "{sql}");
+    }
+    let r = app.post("/__deskd/snapshots/f/restore", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(export(&app).await, expected);
+}
