@@ -61,6 +61,51 @@ impl TestState {
         self.pacing.clear();
     }
 
+    /// The journal as `GET /__deskd/requests` answers it, for those query parameters (method,
+    /// path, status, since, after_id): callable from Rust, e.g. by a page that shows it.
+    pub fn requests_json(&self, params: &[(String, String)]) -> Result<Value, ApiError> {
+        let (found, evicted) = self.journal.find(&filter(params)?);
+        Ok(json!({
+            "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
+            "count": found.len(),
+            "evicted": evicted,
+            "capacity": journal::CAPACITY,
+        }))
+    }
+
+    /// `GET /__deskd/requests/unmatched`'s answer: unmatched requests and their endpoints.
+    pub fn unmatched_json(&self, params: &[(String, String)]) -> Result<Value, ApiError> {
+        let mut f = filter(params)?;
+        f.unmatched_only = true;
+        let (found, evicted) = self.journal.find(&f);
+        let mut endpoints: Vec<(String, String, u64)> = Vec::new();
+        for e in &found {
+            let path = e.path.strip_suffix(".json").unwrap_or(&e.path);
+            match endpoints
+                .iter_mut()
+                .find(|(m, p, _)| m == e.method.as_str() && p == path)
+            {
+                Some(slot) => slot.2 += 1,
+                None => endpoints.push((e.method.to_string(), path.to_owned(), 1)),
+            }
+        }
+        Ok(json!({
+            "endpoints": endpoints
+                .iter()
+                .map(|(m, p, n)| json!({"method": m, "path": p, "count": n}))
+                .collect::<Vec<_>>(),
+            "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
+            "count": found.len(),
+            "evicted": evicted,
+        }))
+    }
+
+    /// `GET /__deskd/faults`'s answer: the rules with how often each matched and fired.
+    pub fn faults_json(&self) -> Value {
+        let rules = self.faults.list();
+        json!({"faults": rules, "count": rules.len()})
+    }
+
     /// Whether workers leave queued jobs alone.
     pub fn jobs_held(&self) -> bool {
         self.jobs_held.load(std::sync::atomic::Ordering::SeqCst)
@@ -462,14 +507,7 @@ async fn requests(
     Admin(_): Admin,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let test = test_state(&app)?;
-    let (found, evicted) = test.journal.find(&filter(&params)?);
-    Ok(ok(&json!({
-        "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
-        "count": found.len(),
-        "evicted": evicted,
-        "capacity": journal::CAPACITY,
-    })))
+    Ok(ok(&test_state(&app)?.requests_json(&params)?))
 }
 
 /// `GET /__deskd/requests/unmatched`: requests answered `InvalidEndpoint` (a path deskd does not
@@ -479,30 +517,7 @@ async fn unmatched(
     Admin(_): Admin,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let test = test_state(&app)?;
-    let mut f = filter(&params)?;
-    f.unmatched_only = true;
-    let (found, evicted) = test.journal.find(&f);
-    let mut endpoints: Vec<(String, String, u64)> = Vec::new();
-    for e in &found {
-        let path = e.path.strip_suffix(".json").unwrap_or(&e.path);
-        match endpoints
-            .iter_mut()
-            .find(|(m, p, _)| m == e.method.as_str() && p == path)
-        {
-            Some(slot) => slot.2 += 1,
-            None => endpoints.push((e.method.to_string(), path.to_owned(), 1)),
-        }
-    }
-    Ok(ok(&json!({
-        "endpoints": endpoints
-            .iter()
-            .map(|(m, p, n)| json!({"method": m, "path": p, "count": n}))
-            .collect::<Vec<_>>(),
-        "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
-        "count": found.len(),
-        "evicted": evicted,
-    })))
+    Ok(ok(&test_state(&app)?.unmatched_json(&params)?))
 }
 
 /// `DELETE /__deskd/requests`: empties the journal.
@@ -531,8 +546,7 @@ async fn add_fault(
 
 /// `GET /__deskd/faults`: the rules, with how often each matched and fired.
 async fn list_faults(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
-    let rules = test_state(&app)?.faults.list();
-    Ok(ok(&json!({"faults": rules, "count": rules.len()})))
+    Ok(ok(&test_state(&app)?.faults_json()))
 }
 
 /// `DELETE /__deskd/faults`: removes every rule.
