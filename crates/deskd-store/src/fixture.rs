@@ -36,7 +36,23 @@ pub async fn owner_facts(conn: &mut AnyConnection) -> Result<OwnerFacts, StoreEr
     })
 }
 
-/// The account's state as a fixture document.
+/// The account's state as a fixture document, read in one transaction (repeatable read on
+/// PostgreSQL, a read snapshot on SQLite) so that concurrent writes never show half: every
+/// membership and identity of the document belongs to a user of it.
+pub async fn export_consistent(conn: &mut AnyConnection) -> Result<Value, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    if tx.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let doc = export(&mut tx).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+/// The account's state as a fixture document (see [`export_consistent`]).
 pub async fn export(conn: &mut AnyConnection) -> Result<Value, StoreError> {
     let owner = users::account_owner(&mut *conn).await?.unwrap_or(0);
     let bulk = settings::get(&mut *conn, BULK_IMPORT_KEY)

@@ -68,6 +68,13 @@ async fn drop_copies(conn: &mut AnyConnection, slot: i64) -> Result<(), StoreErr
 
 /// Saves the account's state as `name` (replacing a snapshot of that name).
 pub async fn save(conn: &mut AnyConnection, name: &str, now: i64) -> Result<Snapshot, StoreError> {
+    // One view of every table: under READ COMMITTED each copy would see its own moment, and a
+    // user created between two copies could leave identities without their user.
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *conn)
+            .await?;
+    }
     registry(conn).await?;
     let slot = match slot_of(conn, name).await? {
         Some(slot) => {

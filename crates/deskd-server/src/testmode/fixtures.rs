@@ -47,7 +47,7 @@ pub async fn load(
 /// The account's state as a fixture document.
 pub async fn export_document(store: &Store) -> Result<Value, StoreError> {
     let mut conn = store.reader().await?;
-    deskd_store::fixture::export(&mut conn).await
+    deskd_store::fixture::export_consistent(&mut conn).await
 }
 
 fn refused(e: &FixtureError) -> ApiError {

@@ -519,6 +519,14 @@ async fn imports_and_restores_under_concurrent_writes_fail_nothing(app: TestApp)
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let r = app.post("/__deskd/snapshots/f/restore", json!({})).await;
         assert_eq!(r.status, StatusCode::OK, "restore {round}: {}", r.text);
+        // An export taken mid-write is whole: importing it is never refused.
+        let doc = export(&app).await;
+        let r = app.post("/__deskd/import", doc).await;
+        assert_eq!(r.status, StatusCode::OK, "re-import {round}: {}", r.text);
+        let r = app.post(&format!("/__deskd/snapshots/mid{round}"), json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "save {round}: {}", r.text);
+        let r = app.post(&format!("/__deskd/snapshots/mid{round}/restore"), json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "restore mid {round}: {}", r.text);
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for w in writers {
