@@ -216,15 +216,19 @@ fn list<'a>(doc: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], Fixtu
     }
 }
 
+/// Highest id a fixture may give: JavaScript's largest exact integer, far below where the id
+/// sequences would run out (ids handed out later follow the highest one given).
+pub const MAX_ID: i64 = 9_007_199_254_740_991;
+
 /// A positive integer id, or `None` when absent.
 fn id(obj: &Map<String, Value>, key: &str, at: &str) -> Result<Option<i64>, FixtureError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
-            Some(n) if n > 0 => Ok(Some(n)),
+            Some(n) if (1..=MAX_ID).contains(&n) => Ok(Some(n)),
             _ => Err(FixtureError::at(
                 format!("{at}/{key}"),
-                "must be a positive integer",
+                format!("must be an integer from 1 to {MAX_ID}"),
             )),
         },
     }

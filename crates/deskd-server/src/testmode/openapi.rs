@@ -83,7 +83,7 @@ pub fn paths() -> Map<String, Value> {
 /// The schemas those paths name.
 pub fn schemas() -> Map<String, Value> {
     let time = json!({"type": ["string", "integer", "null"], "description": "RFC 3339 (as exported) or Unix seconds"});
-    let id = json!({"type": ["integer", "null"], "minimum": 1, "description": "kept as given; absent: a new id"});
+    let id = json!({"type": ["integer", "null"], "minimum": 1, "maximum": deskd_model::fixture::MAX_ID, "description": "kept as given; absent: a new id"});
     let text = json!({"type": ["string", "null"]});
     let flag = json!({"type": ["boolean", "null"]});
     let identity = json!({"type": "object", "additionalProperties": false, "required": ["type", "value"], "properties": {

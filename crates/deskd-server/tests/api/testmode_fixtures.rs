@@ -223,6 +223,14 @@ async fn a_refused_fixture_changes_nothing(app: TestApp) {
         ),
         (json!({"users": [{"id": -4, "name": "B"}]}), "/users/0/id"),
         (
+            json!({"users": [{"id": i64::MAX, "name": "B"}]}),
+            "/users/0/id",
+        ),
+        (
+            json!({"organizations": [{"id": 1.5, "name": "O"}]}),
+            "/organizations/0/id",
+        ),
+        (
             json!({"users": [{"id": 7, "name": "B"}, {"id": 7, "name": "C"}]}),
             "/users/1/id",
         ),
@@ -523,9 +531,13 @@ async fn imports_and_restores_under_concurrent_writes_fail_nothing(app: TestApp)
         let doc = export(&app).await;
         let r = app.post("/__deskd/import", doc).await;
         assert_eq!(r.status, StatusCode::OK, "re-import {round}: {}", r.text);
-        let r = app.post(&format!("/__deskd/snapshots/mid{round}"), json!({})).await;
+        let r = app
+            .post(&format!("/__deskd/snapshots/mid{round}"), json!({}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "save {round}: {}", r.text);
-        let r = app.post(&format!("/__deskd/snapshots/mid{round}/restore"), json!({})).await;
+        let r = app
+            .post(&format!("/__deskd/snapshots/mid{round}/restore"), json!({}))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "restore mid {round}: {}", r.text);
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
