@@ -40,6 +40,9 @@ export DESKD_URL=$url DESKD_EMAIL=compat@example.org DESKD_TOKEN=$token DESKD_TA
 export ZENPY_FORCE_NETLOC=${url#http://} ZENPY_FORCE_SCHEME=http
 status=0
 "$cache/venv/bin/python" "$here/zenpy_suite.py" || status=1
+# The README's pytest example (deskd as a test double), against its own test-mode server.
+PYTHONDONTWRITEBYTECODE=1 DESKD_BIN="$bin" "$cache/venv/bin/python" -m pytest -q -p no:cacheprovider "$root/examples/python" \
+  && echo "pytest example: 1 passed, 0 failed" || { echo "pytest example: 0 passed, 1 failed"; status=1; }
 NODE_PATH="$cache/node/node_modules" node "$here/node_suite.js" || status=1
 bash "$here/schemathesis.sh" 20 || status=1
 bash "$here/curl_suite.sh" || status=1

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+pub mod testmode;
+
 /// How a client proves who it is.
 #[derive(Clone, Debug)]
 pub enum Auth {

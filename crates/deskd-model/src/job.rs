@@ -242,6 +242,11 @@ pub enum ItemOutcome {
     Failed(Rejection),
     /// The item could not be read (not an object, bad field values).
     Invalid(String),
+    /// Failed on purpose (test mode's `POST /__deskd/jobs/fail`): this error code and details.
+    Injected {
+        error: String,
+        details: String,
+    },
 }
 
 /// The result entry for item `index`. `item` is the input object, for the `email` /
@@ -287,6 +292,9 @@ pub fn result_entry(kind: JobKind, index: usize, item: &Value, outcome: &ItemOut
         }
         ItemOutcome::Invalid(details) => {
             fail(kind, &mut entry, "InvalidValue", details.clone(), item)
+        }
+        ItemOutcome::Injected { error, details } => {
+            fail(kind, &mut entry, error, details.clone(), item)
         }
     }
     if let Some(obj) = item.as_object() {

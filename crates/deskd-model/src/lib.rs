@@ -6,6 +6,7 @@
 pub mod custom_field;
 pub mod error;
 pub mod field_values;
+pub mod fixture;
 pub mod identity;
 pub mod identity_plan;
 pub mod input;

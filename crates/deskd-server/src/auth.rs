@@ -61,11 +61,10 @@ fn digest_bytes(bytes: &[u8]) -> String {
 
 /// A new random secret: 40 URL-safe characters (240 bits).
 pub fn new_secret() -> String {
-    use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
+    // The thread's generator, or a `--test-seed` run's seeded one (test mode only).
     (0..40)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[crate::testmode::seeded::below(ALPHABET.len())] as char)
         .collect()
 }
 

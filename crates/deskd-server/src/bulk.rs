@@ -410,8 +410,8 @@ enum Submitted {
 
 /// A new job id: `V3-` and 32 lowercase hex digits, as Zendesk's.
 fn new_job_id() -> String {
-    use rand::Rng;
-    let n: u128 = rand::thread_rng().r#gen();
+    // Seeded in a `--test-seed` run, so recorded responses repeat.
+    let n = crate::testmode::seeded::random_u128();
     format!("V3-{n:032x}")
 }
 

@@ -1117,6 +1117,11 @@ pub fn document() -> Value {
             .or_insert_with(|| json!({}));
         entry[op.method] = operation(op);
     }
+    paths.extend(crate::testmode::openapi::paths());
+    let mut schemas = schemas();
+    if let Value::Object(m) = &mut schemas {
+        m.extend(crate::testmode::openapi::schemas());
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -1128,7 +1133,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}, "bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(),
+            "schemas": schemas,
         },
     })
 }

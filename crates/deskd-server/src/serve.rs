@@ -153,7 +153,9 @@ where
                     header: limits.header_timeout,
                     idle: limits.idle_timeout,
                 })
-                .header_read_timeout(limits.header_timeout);
+                .header_read_timeout(limits.header_timeout)
+                // A `--test-seed` run dates responses by its own clock (testmode::observe).
+                .auto_date_header(!crate::testmode::seeded::active());
             let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);
             tokio::select! {

@@ -3,12 +3,16 @@
 //! Off by default; `deskd serve --test-mode` (or `DESKD_TEST_MODE=1`) routes the controls under
 //! `/__deskd/`, a prefix no Zendesk path uses. With test mode off they are not routed at all, so
 //! they answer 404 `InvalidEndpoint` like any unknown path. With it on they need admin
-//! credentials, like every other admin endpoint. They are deskd's own, not Zendesk's, and are
-//! not in the OpenAPI document.
+//! credentials, like every other admin endpoint. They are deskd's own, not Zendesk's; the
+//! fixture and snapshot controls are in the OpenAPI document (`openapi`), tagged as test mode's.
 
 mod faults;
+mod fixtures;
 mod journal;
+pub mod openapi;
+mod pacing;
 mod pattern;
+pub mod seeded;
 
 use std::time::Instant;
 
@@ -25,6 +29,8 @@ use serde_json::{Value, json};
 use crate::extract::{JsonObject, Params};
 use journal::{Entry, Filter, Journal, StatusFilter};
 
+pub use fixtures::{export_document, load as load_fixture};
+
 use crate::AppState;
 use crate::auth::Admin;
 use crate::error::ApiError;
@@ -40,6 +46,8 @@ pub struct TestState {
     faults: faults::Faults,
     /// Jobs stay `queued` while true (`POST /__deskd/jobs/hold`, `/release`).
     jobs_held: std::sync::atomic::AtomicBool,
+    /// Steps and planned item failures (`POST /__deskd/jobs/step`, `/fail`).
+    pub pacing: pacing::Pacing,
 }
 
 impl TestState {
@@ -50,6 +58,52 @@ impl TestState {
         self.faults.clear();
         self.jobs_held
             .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.pacing.clear();
+    }
+
+    /// The journal as `GET /__deskd/requests` answers it, for those query parameters (method,
+    /// path, status, since, after_id): callable from Rust, e.g. by a page that shows it.
+    pub fn requests_json(&self, params: &[(String, String)]) -> Result<Value, ApiError> {
+        let (found, evicted) = self.journal.find(&filter(params)?);
+        Ok(json!({
+            "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
+            "count": found.len(),
+            "evicted": evicted,
+            "capacity": journal::CAPACITY,
+        }))
+    }
+
+    /// `GET /__deskd/requests/unmatched`'s answer: unmatched requests and their endpoints.
+    pub fn unmatched_json(&self, params: &[(String, String)]) -> Result<Value, ApiError> {
+        let mut f = filter(params)?;
+        f.unmatched_only = true;
+        let (found, evicted) = self.journal.find(&f);
+        let mut endpoints: Vec<(String, String, u64)> = Vec::new();
+        for e in &found {
+            let path = e.path.strip_suffix(".json").unwrap_or(&e.path);
+            match endpoints
+                .iter_mut()
+                .find(|(m, p, _)| m == e.method.as_str() && p == path)
+            {
+                Some(slot) => slot.2 += 1,
+                None => endpoints.push((e.method.to_string(), path.to_owned(), 1)),
+            }
+        }
+        Ok(json!({
+            "endpoints": endpoints
+                .iter()
+                .map(|(m, p, n)| json!({"method": m, "path": p, "count": n}))
+                .collect::<Vec<_>>(),
+            "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
+            "count": found.len(),
+            "evicted": evicted,
+        }))
+    }
+
+    /// `GET /__deskd/faults`'s answer: the rules with how often each matched and fired.
+    pub fn faults_json(&self) -> Value {
+        let rules = self.faults.list();
+        json!({"faults": rules, "count": rules.len()})
     }
 
     /// Whether workers leave queued jobs alone.
@@ -75,10 +129,15 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
     };
     let path = req.uri().path().to_owned();
     if is_control(&path) {
-        return next.run(req).await;
+        return with_date(next.run(req).await);
     }
+    seeded::tick();
     let started = Instant::now();
-    let at_ms = chrono::Utc::now().timestamp_millis();
+    let at_ms = if seeded::active() {
+        deskd_model::time::now_ms()
+    } else {
+        chrono::Utc::now().timestamp_millis()
+    };
     let method = req.method().clone();
     let query = req.uri().query().map(journal::redact_query);
     let request_headers = journal::headers(req.headers());
@@ -115,7 +174,7 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
             tokio::time::sleep(std::time::Duration::from_millis(f.response.delay_ms)).await;
         }
         if f.response.drop {
-            entry.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            entry.duration_ms = seeded::elapsed_ms(started);
             test.journal.push(entry);
             std::panic::resume_unwind(Box::new(DroppedByFault));
         }
@@ -145,9 +204,17 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
         rparts.status,
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
     ) && entry.response_body.value["error"] == "InvalidEndpoint";
-    entry.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    entry.duration_ms = seeded::elapsed_ms(started);
     test.journal.push(entry);
-    Response::from_parts(rparts, Body::from(rbytes))
+    with_date(Response::from_parts(rparts, Body::from(rbytes)))
+}
+
+/// A seeded run's `Date` header (hyper's own is off then; see `serve`).
+fn with_date(mut resp: Response) -> Response {
+    if let Some(date) = seeded::date_header() {
+        resp.headers_mut().insert(header::DATE, date);
+    }
+    resp
 }
 
 pub fn routes() -> Router<AppState> {
@@ -164,6 +231,23 @@ pub fn routes() -> Router<AppState> {
         .route("/__deskd/clock", get(clock).post(set_clock))
         .route("/__deskd/jobs/hold", post(hold_jobs))
         .route("/__deskd/jobs/release", post(release_jobs))
+        .route("/__deskd/jobs", get(jobs))
+        .route("/__deskd/jobs/step", post(step_jobs))
+        .route(
+            "/__deskd/jobs/fail",
+            post(fail_job_item).delete(clear_job_failures),
+        )
+        .route("/__deskd/export", get(fixtures::export))
+        .route("/__deskd/import", post(fixtures::import))
+        .route("/__deskd/snapshots", get(fixtures::list_snapshots))
+        .route(
+            "/__deskd/snapshots/{name}",
+            post(fixtures::save_snapshot).delete(fixtures::delete_snapshot),
+        )
+        .route(
+            "/__deskd/snapshots/{name}/restore",
+            post(fixtures::restore_snapshot),
+        )
 }
 
 fn clock_json() -> Value {
@@ -275,7 +359,112 @@ async fn set_clock(
 }
 
 fn jobs_json(test: &TestState) -> Value {
-    json!({"jobs": {"held": test.jobs_held()}})
+    let mut pacing = test.pacing.to_json();
+    pacing["held"] = json!(test.jobs_held());
+    json!({ "jobs": pacing })
+}
+
+/// `GET /__deskd/jobs`: whether jobs are held, the step permits left, the planned failures.
+async fn jobs(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
+    Ok(ok(&jobs_json(test_state(&app)?)))
+}
+
+/// Most items one step call may grant.
+const MAX_STEP: u64 = 100_000;
+
+/// `POST /__deskd/jobs/step` `{"items": N}` (default 1): holds jobs if they were not held, lets
+/// the first worker run N more items one at a time, each committed on its own, and answers
+/// once they have run (`ran`), or once no queued or running job is left (`unused` permits are
+/// given back).
+async fn step_jobs(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    raw: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let test = test_state(&app)?;
+    // No body is `{"items": 1}`.
+    let body: serde_json::Map<String, Value> = if raw.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice(&raw) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "InvalidStep",
+                    "the body must be a JSON object such as {\"items\": 1}",
+                ));
+            }
+        }
+    };
+    let items = match body.get("items") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=MAX_STEP).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "InvalidStep",
+                    format!("items must be a whole number from 1 to {MAX_STEP}"),
+                )
+            })?,
+    };
+    test.jobs_held
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let notify = app.jobs_notify.clone();
+    let done = test
+        .pacing
+        .step(
+            items,
+            move || notify.notify_waiters(),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    let mut body = jobs_json(test);
+    body["jobs"]["ran"] = json!(done.ran);
+    body["jobs"]["unused"] = json!(done.unused);
+    Ok(ok(&body))
+}
+
+/// `POST /__deskd/jobs/fail` `{"index": K, "error": "RecordInvalid", "details": "...",
+/// "job_id": "V3-..."}`: item K (from 0) of that job, or of the next job to reach item K,
+/// fails with that error code and details instead of being written.
+async fn fail_job_item(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let test = test_state(&app)?;
+    let invalid = |what: &str| ApiError::bad_request("InvalidJobFailure", what.to_owned());
+    let index = body
+        .get("index")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| invalid("index must be a whole number (items count from 0)"))?;
+    let text = |key: &str, default: &str| match body.get(key) {
+        None | Some(Value::Null) => Ok(default.to_owned()),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 && !s.contains('\0') => {
+            Ok(s.clone())
+        }
+        Some(_) => Err(invalid(&format!("{key} must be text of 1 to 1024 bytes"))),
+    };
+    let error = text("error", "InjectedFailure")?;
+    let details = text("details", "This item failed on purpose (deskd test mode)")?;
+    let job_id = match body.get("job_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => Some(s.clone()),
+        Some(_) => return Err(invalid("job_id must be a job's id")),
+    };
+    test.pacing.add_failure(job_id, index, error, details);
+    Ok(json_response(StatusCode::CREATED, &jobs_json(test)))
+}
+
+/// `DELETE /__deskd/jobs/fail`: forgets the planned failures.
+async fn clear_job_failures(
+    State(app): State<AppState>,
+    Admin(_): Admin,
+) -> Result<Response, ApiError> {
+    test_state(&app)?.pacing.clear_failures();
+    Ok(no_content())
 }
 
 /// `POST /__deskd/jobs/hold`: jobs submitted from now on (and queued ones) stay `queued`.
@@ -328,14 +517,7 @@ async fn requests(
     Admin(_): Admin,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let test = test_state(&app)?;
-    let (found, evicted) = test.journal.find(&filter(&params)?);
-    Ok(ok(&json!({
-        "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
-        "count": found.len(),
-        "evicted": evicted,
-        "capacity": journal::CAPACITY,
-    })))
+    Ok(ok(&test_state(&app)?.requests_json(&params)?))
 }
 
 /// `GET /__deskd/requests/unmatched`: requests answered `InvalidEndpoint` (a path deskd does not
@@ -345,30 +527,7 @@ async fn unmatched(
     Admin(_): Admin,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let test = test_state(&app)?;
-    let mut f = filter(&params)?;
-    f.unmatched_only = true;
-    let (found, evicted) = test.journal.find(&f);
-    let mut endpoints: Vec<(String, String, u64)> = Vec::new();
-    for e in &found {
-        let path = e.path.strip_suffix(".json").unwrap_or(&e.path);
-        match endpoints
-            .iter_mut()
-            .find(|(m, p, _)| m == e.method.as_str() && p == path)
-        {
-            Some(slot) => slot.2 += 1,
-            None => endpoints.push((e.method.to_string(), path.to_owned(), 1)),
-        }
-    }
-    Ok(ok(&json!({
-        "endpoints": endpoints
-            .iter()
-            .map(|(m, p, n)| json!({"method": m, "path": p, "count": n}))
-            .collect::<Vec<_>>(),
-        "requests": found.iter().map(Entry::to_json).collect::<Vec<_>>(),
-        "count": found.len(),
-        "evicted": evicted,
-    })))
+    Ok(ok(&test_state(&app)?.unmatched_json(&params)?))
 }
 
 /// `DELETE /__deskd/requests`: empties the journal.
@@ -397,8 +556,7 @@ async fn add_fault(
 
 /// `GET /__deskd/faults`: the rules, with how often each matched and fired.
 async fn list_faults(State(app): State<AppState>, Admin(_): Admin) -> Result<Response, ApiError> {
-    let rules = test_state(&app)?.faults.list();
-    Ok(ok(&json!({"faults": rules, "count": rules.len()})))
+    Ok(ok(&test_state(&app)?.faults_json()))
 }
 
 /// `DELETE /__deskd/faults`: removes every rule.
@@ -455,6 +613,6 @@ async fn reset(State(app): State<AppState>, Admin(_): Admin) -> Result<Response,
     Ok(ok(&json!({"reset": {
         "owner_id": done.owner_id,
         "deleted": {"users": done.users, "organizations": done.organizations, "jobs": done.jobs},
-        "ms": start.elapsed().as_secs_f64() * 1000.0,
+        "ms": seeded::elapsed_ms(start),
     }})))
 }

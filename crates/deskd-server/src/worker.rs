@@ -33,16 +33,24 @@ pub fn spawn(app: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> 
             std::process::id(),
             app.local_addr.port()
         );
-        handles.push(tokio::spawn(work(app.clone(), owner, stop.clone())));
+        handles.push(tokio::spawn(work(app.clone(), owner, n == 0, stop.clone())));
     }
     handles.push(tokio::spawn(sweep(app, stop)));
     handles
 }
 
-async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
+/// Whether jobs are held for this worker: test mode's hold, unless this is the stepping worker
+/// (the first) and a test has granted it items to run (`POST /__deskd/jobs/step`).
+fn held(app: &AppState, stepper: bool) -> bool {
+    app.test
+        .as_ref()
+        .is_some_and(|t| t.jobs_held() && !(stepper && t.pacing.has_permits()))
+}
+
+async fn work(app: AppState, owner: String, stepper: bool, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         // Test mode may hold jobs `queued` until a test releases them.
-        if app.test.as_ref().is_some_and(|t| t.jobs_held()) {
+        if held(&app, stepper) {
             tokio::select! {
                 () = app.jobs_notify.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
@@ -54,14 +62,14 @@ async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
         let lease_until = now + app.config.job_lease.as_secs() as i64;
         let backend = app.store.backend();
         let owner_c = owner.clone();
-        let test = app.test.clone();
+        let app_c = app.clone();
         let claimed = app
             .store
             .write(move |conn| {
                 let owner = owner_c.clone();
                 // Looked at again right before the claim, inside its transaction: a hold set
                 // while this worker waited for a connection still keeps the job queued.
-                let held = test.as_ref().is_some_and(|t| t.jobs_held());
+                let held = held(&app_c, stepper);
                 Box::pin(async move {
                     if held {
                         return Ok(None);
@@ -78,6 +86,13 @@ async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
                 }
             }
             Ok(None) => {
+                // The stepping worker found nothing to spend a test's steps on.
+                if let Some(t) = app.test.as_ref().filter(|t| t.jobs_held())
+                    && stepper
+                    && t.pacing.has_permits()
+                {
+                    t.pacing.idle();
+                }
                 tokio::select! {
                     () = app.jobs_notify.notified() => {}
                     () = tokio::time::sleep(POLL) => {}
@@ -173,7 +188,8 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
         .unwrap_or(0)
         .min(total);
     loop {
-        let end = (start + CHUNK).min(total);
+        let (size, stepped) = pace(app).await;
+        let end = (start + size).min(total);
         let held = match step(app, &job_run, start, end, Write::Run).await {
             Ok(held) => held,
             // A chunk that cannot commit falls back to its items one by one, and an item that
@@ -199,6 +215,9 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
             }
             Err(e) => return Err(e.into()),
         };
+        if stepped && let Some(t) = &app.test {
+            t.pacing.item_done();
+        }
         if !held {
             tracing::info!(job = %job_run.id, "lease lost; another worker has the job");
             return Ok(());
@@ -207,6 +226,26 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
             return Ok(());
         }
         start = end;
+    }
+}
+
+/// How many items the next step runs, and whether it runs under a test's step permit: a whole
+/// chunk, or, while test mode holds jobs, one item once a test grants it.
+async fn pace(app: &AppState) -> (usize, bool) {
+    let Some(test) = &app.test else {
+        return (CHUNK, false);
+    };
+    loop {
+        if !test.jobs_held() {
+            return (CHUNK, false);
+        }
+        if test.pacing.take_permit() {
+            return (1, true);
+        }
+        tokio::select! {
+            () = app.jobs_notify.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
     }
 }
 
@@ -232,7 +271,16 @@ async fn step(
     let mut slots: Vec<Option<ItemOutcome>> = Vec::with_capacity(end - start);
     let mut ready = Vec::new();
     let users = job.kind.subject() == JobSubject::User;
-    for item in &job.items[start..end] {
+    for (offset, item) in job.items[start..end].iter().enumerate() {
+        // A failure a test planned for this item (`POST /__deskd/jobs/fail`).
+        if let Some(o) = app
+            .test
+            .as_ref()
+            .and_then(|t| t.pacing.failure(&job.id, start + offset))
+        {
+            slots.push(Some(o));
+            continue;
+        }
         if write == Write::Fail {
             slots.push(Some(ItemOutcome::Invalid(
                 "The item could not be saved".to_owned(),
@@ -293,8 +341,10 @@ async fn step(
                     ],
                     Some(actor) if !users => {
                         let mut out = Vec::with_capacity(end - start);
-                        for item in &items[start..end] {
-                            out.push(run_item(conn, kind, actor, item, now).await?);
+                        for (offset, item) in items[start..end].iter().enumerate() {
+                            if slots[offset].is_none() {
+                                out.push(run_item(conn, kind, actor, item, now).await?);
+                            }
                         }
                         out
                     }

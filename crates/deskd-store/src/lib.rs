@@ -12,6 +12,7 @@ mod writer;
 
 pub mod credentials;
 pub mod custom_fields;
+pub mod fixture;
 pub mod identities;
 pub mod jobs;
 pub mod memberships;
@@ -21,6 +22,7 @@ pub mod rate_limits;
 pub mod reset;
 pub mod rows;
 pub mod settings;
+pub mod snapshots;
 pub mod tags;
 pub mod upsert;
 pub mod user_queries;

@@ -166,6 +166,16 @@ struct ServeArgs {
     /// of stdout, ready for `eval` or `export`, for the client under test.
     #[arg(long, env = "DESKD_PRINT_ENV", value_parser = clap::builder::BoolishValueParser::new())]
     print_env: bool,
+    /// Test mode: at start, replace the account's state with this fixture (the document of
+    /// `GET /__deskd/export`; see the README), before the server listens.
+    #[arg(long, env = "DESKD_SEED", value_name = "FILE")]
+    seed: Option<std::path::PathBuf>,
+    /// Test mode: deterministic runs. Generated ids and tokens come from a generator seeded
+    /// with N, and the clock starts frozen at 2024-01-01T00:00:00Z and moves one second per
+    /// API request, so the same requests get byte-identical responses (on a fresh database,
+    /// e.g. `--database memory`).
+    #[arg(long, env = "DESKD_TEST_SEED", value_name = "N")]
+    test_seed: Option<u64>,
 }
 
 /// A rate limit: a positive number, or `off`.
@@ -222,6 +232,13 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    if !args.test_mode && (args.seed.is_some() || args.test_seed.is_some()) {
+        return Err("--seed and --test-seed are test mode's; add --test-mode".to_owned());
+    }
+    if let Some(n) = args.test_seed {
+        // Before anything random is drawn (the first admin's generated token included).
+        deskd_server::testmode::seeded::install(n);
+    }
     let mut opts = StoreOptions::new(&args.database);
     opts.max_connections = args.db_connections;
     opts.reserved_connections = args.db_reserved_connections;
@@ -253,6 +270,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             ),
             None => println!("deskd created the first admin: {}", created.email),
         }
+    }
+    if let Some(path) = &args.seed {
+        seed_fixture(&store, path).await?;
     }
     let listener = TcpListener::bind(args.listen)
         .await
@@ -306,6 +326,26 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("deskd stopped");
+    Ok(())
+}
+
+/// `--seed FILE`: the fixture loaded as `POST /__deskd/import` would, or why not.
+async fn seed_fixture(store: &Store, path: &std::path::Path) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--seed {}: {e}", path.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("--seed {}: not JSON: {e}", path.display()))?;
+    let done = deskd_server::testmode::load_fixture(store, std::sync::Arc::new(doc))
+        .await
+        .map_err(|e| format!("--seed {}: {e}", path.display()))?
+        .map_err(|e| format!("--seed {}: {}", path.display(), e.sentence()))?;
+    tracing::info!(
+        users = done.users,
+        organizations = done.organizations,
+        memberships = done.memberships,
+        "seeded the account from {}",
+        path.display()
+    );
     Ok(())
 }
 

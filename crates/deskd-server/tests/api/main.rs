@@ -37,6 +37,8 @@ mod search_limits;
 mod server;
 mod tags;
 mod testmode;
+mod testmode_fixtures;
+mod testmode_jobs;
 mod timeouts;
 mod unicode_text;
 mod users_rest;

@@ -48,6 +48,16 @@ const CONTROLS: &[(&str, &str)] = &[
     ("POST", "/__deskd/clock"),
     ("POST", "/__deskd/jobs/hold"),
     ("POST", "/__deskd/jobs/release"),
+    ("GET", "/__deskd/jobs"),
+    ("POST", "/__deskd/jobs/step"),
+    ("POST", "/__deskd/jobs/fail"),
+    ("DELETE", "/__deskd/jobs/fail"),
+    ("GET", "/__deskd/export"),
+    ("POST", "/__deskd/import"),
+    ("GET", "/__deskd/snapshots"),
+    ("POST", "/__deskd/snapshots/s"),
+    ("POST", "/__deskd/snapshots/s/restore"),
+    ("DELETE", "/__deskd/snapshots/s"),
 ];
 
 on_both_backends!(controls_are_invalid_endpoint_when_test_mode_is_off);
