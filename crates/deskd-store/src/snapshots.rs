@@ -22,6 +22,8 @@ const TABLES: &[(&str, &str, bool)] = &[
     ("organization_memberships", "1 = 1", false),
     ("oauth_tokens", "user_id <> $1", true),
     ("settings", "key <> 'account_owner_id'", false),
+    ("custom_fields", "1 = 1", false),
+    ("custom_field_options", "1 = 1", false),
 ];
 
 /// A saved snapshot.
