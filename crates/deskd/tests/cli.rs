@@ -5,6 +5,9 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+#[path = "../../deskd-store/tests/support/private_pg.rs"]
+mod private_pg;
+
 struct Served {
     child: Child,
     addr: String,
@@ -376,8 +379,9 @@ fn jobs_survive_sigkill_on_sqlite() {
 
 #[test]
 fn jobs_survive_sigkill_on_postgres() {
-    let base = std::env::var("DESKD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let Some(base) = private_pg::pg_url() else {
+        return;
+    };
     let schema = format!("deskd_kill_{}", std::process::id());
     let psql = |sql: &str| {
         let ok = Command::new("psql")
