@@ -113,6 +113,12 @@ impl Store {
         self.jobs_wake.clone()
     }
 
+    /// Whether notifications from other replicas reach this one now (PostgreSQL's LISTEN
+    /// connection is up); always false on SQLite, which has no other replicas.
+    pub fn listening(&self) -> bool {
+        self.health.listening.load(Ordering::Acquire)
+    }
+
     /// What the store counts, for metrics.
     pub fn stats(&self) -> &stats::Stats {
         &self.stats

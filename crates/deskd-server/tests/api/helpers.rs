@@ -166,6 +166,25 @@ impl TestApp {
         Self::start(backend, db_url, dir, pg_schema, config).await
     }
 
+    /// A server on the database at `url` (which the caller owns: no schema is made or dropped).
+    pub async fn on_database(url: &str, config: Config) -> TestApp {
+        Self::start(Backend::Postgres, url.to_owned(), None, None, config).await
+    }
+
+    /// Starts this server's shutdown (as SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has stopped (after `begin_shutdown`).
+    pub async fn stopped(&mut self) {
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task");
+        }
+    }
+
     /// A second server on the same database as `other` (a replica); it owns no schema.
     pub async fn replica_of(other: &TestApp, config: Config) -> TestApp {
         Self::start(other.backend, other.db_url.clone(), None, None, config).await

@@ -24,6 +24,7 @@ mod organization_bulk;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
+mod scale;
 mod scopes;
 mod server;
 mod tags;
