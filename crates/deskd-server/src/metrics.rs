@@ -173,7 +173,10 @@ struct Route(String);
 
 /// Inside the router: notes the matched route template on the response.
 pub async fn mark_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let mut resp = next.run(req).await;
     if let Some(r) = route {
         resp.extensions_mut().insert(Route(r));
@@ -197,10 +200,17 @@ pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Res
             .extensions()
             .get::<crate::respond::RateLimited>()
             .map_or("other", |k| k.0);
-        app.metrics.rate_limited.get_or_create(&KindLabel { kind }).inc();
+        app.metrics
+            .rate_limited
+            .get_or_create(&KindLabel { kind })
+            .inc();
     }
-    app.metrics
-        .request(method, route, status.as_u16(), start.elapsed().as_secs_f64());
+    app.metrics.request(
+        method,
+        route,
+        status.as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     resp
 }
 
@@ -236,11 +246,11 @@ async fn metrics(State(app): State<AppState>, req: Request) -> Result<Response, 
     }
     // Jobs by state: from the database; left out while it cannot be read.
     app.metrics.jobs.clear();
-    if let Ok(mut conn) = app.store.reader().await {
-        if let Ok(counts) = deskd_store::jobs::count_by_status(&mut conn).await {
-            for (state, n) in counts {
-                app.metrics.jobs.get_or_create(&StateLabel { state }).set(n);
-            }
+    if let Ok(mut conn) = app.store.reader().await
+        && let Ok(counts) = deskd_store::jobs::count_by_status(&mut conn).await
+    {
+        for (state, n) in counts {
+            app.metrics.jobs.get_or_create(&StateLabel { state }).set(n);
         }
     }
     let mut body = String::new();
@@ -267,13 +277,21 @@ impl Collector for StoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let pool = self.0.pool_stats();
         let gauges: [(&str, &str, i64); 4] = [
-            ("deskd_db_pool_max", "Connections the pool may open", i64::from(pool.max)),
+            (
+                "deskd_db_pool_max",
+                "Connections the pool may open",
+                i64::from(pool.max),
+            ),
             (
                 "deskd_db_pool_in_use",
                 "Pooled connections in use",
                 i64::from(pool.size.saturating_sub(pool.idle)),
             ),
-            ("deskd_db_pool_idle", "Pooled connections idle", i64::from(pool.idle)),
+            (
+                "deskd_db_pool_idle",
+                "Pooled connections idle",
+                i64::from(pool.idle),
+            ),
             (
                 "deskd_db_pool_waiting",
                 "Tasks waiting for a pooled connection",

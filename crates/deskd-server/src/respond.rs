@@ -49,7 +49,8 @@ pub fn too_many_requests(retry_after_secs: u64, sentence: &str) -> Response {
         header::RETRY_AFTER,
         HeaderValue::from(retry_after_secs.max(1)),
     );
-    resp.extensions_mut().insert(RateLimited(limit_of(sentence)));
+    resp.extensions_mut()
+        .insert(RateLimited(limit_of(sentence)));
     resp
 }
 

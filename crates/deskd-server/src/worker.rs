@@ -87,7 +87,12 @@ async fn work(app: AppState, owner: String, mut stop: watch::Receiver<bool>) {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "claiming a job failed");
+                // An outage is logged once by the store, not by every worker every second.
+                if e.is_unavailable() {
+                    tracing::debug!(error = %e, "claiming a job failed");
+                } else {
+                    tracing::warn!(error = %e, "claiming a job failed");
+                }
                 tokio::time::sleep(POLL).await;
             }
         }
@@ -235,7 +240,9 @@ async fn release(app: &AppState, owner: &str) {
         .await;
     match released {
         Ok(n) => tracing::info!(owner, jobs = n, "shutting down: released unfinished jobs"),
-        Err(e) => tracing::warn!(owner, error = %e, "releasing jobs failed; they resume when their lease runs out"),
+        Err(e) => {
+            tracing::warn!(owner, error = %e, "releasing jobs failed; they resume when their lease runs out")
+        }
     }
 }
 

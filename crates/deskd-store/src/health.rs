@@ -47,7 +47,10 @@ impl Health {
     pub(crate) fn fail(&self, reason: &str) {
         *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.to_owned();
         if !self.down.swap(true, Ordering::AcqRel) {
-            tracing::warn!(reason, "database unavailable; answering 503 until it is back");
+            tracing::warn!(
+                reason,
+                "database unavailable; answering 503 until it is back"
+            );
         }
     }
 

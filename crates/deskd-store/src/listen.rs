@@ -31,9 +31,11 @@ const PROBE_UP: Duration = Duration::from_secs(2);
 const PROBE_DOWN: Duration = Duration::from_millis(250);
 
 /// Sends `channel` to every replica when the caller's transaction commits (PostgreSQL only).
+/// Channels are database-wide; the payload names the schema, so deployments in other schemas of
+/// one database ignore each other.
 pub(crate) async fn notify(conn: &mut AnyConnection, channel: &str) -> Result<(), StoreError> {
     if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT pg_notify($1, '')")
+        sqlx::query("SELECT pg_notify($1, current_schema())")
             .bind(channel.to_owned())
             .execute(conn)
             .await?;
@@ -57,7 +59,7 @@ pub(crate) async fn listen(url: String, t: Targets, mut closed: watch::Receiver<
             c = tokio::time::timeout(PROBE_TIMEOUT, connect(&url)) => c,
             _ = closed.wait_for(|c| *c) => return,
         };
-        let mut listener = match connected {
+        let (mut listener, schema) = match connected {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => {
                 t.health.fail(&format!("cannot reach PostgreSQL: {e}"));
@@ -67,7 +69,8 @@ pub(crate) async fn listen(url: String, t: Targets, mut closed: watch::Receiver<
                 continue;
             }
             Err(_) => {
-                t.health.fail("PostgreSQL did not accept a connection within 5 s");
+                t.health
+                    .fail("PostgreSQL did not accept a connection within 5 s");
                 continue;
             }
         };
@@ -82,6 +85,7 @@ pub(crate) async fn listen(url: String, t: Targets, mut closed: watch::Receiver<
                 _ = closed.wait_for(|c| *c) => return,
             };
             match next {
+                Ok(Some(n)) if n.payload() != schema => {}
                 Ok(Some(n)) if n.channel() == JOBS => t.jobs.notify_one(),
                 Ok(Some(n)) if n.channel() == CREDENTIALS => {
                     t.epoch.fetch_add(1, Ordering::SeqCst);
@@ -100,12 +104,16 @@ pub(crate) async fn listen(url: String, t: Targets, mut closed: watch::Receiver<
     }
 }
 
-async fn connect(url: &str) -> Result<PgListener, sqlx::Error> {
+/// A LISTEN connection, and the schema whose notifications are this store's.
+async fn connect(url: &str) -> Result<(PgListener, String), sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
     // Reconnect here, with a timeout, rather than inside `try_recv`.
     listener.eager_reconnect(false);
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut listener)
+        .await?;
     listener.listen_all([JOBS, CREDENTIALS]).await?;
-    Ok(listener)
+    Ok((listener, schema))
 }
 
 /// Checks the database through the pool: often while it is down, every few seconds while up, and

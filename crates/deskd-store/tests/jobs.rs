@@ -34,7 +34,10 @@ async fn released_jobs_are_claimed_at_once(store: &Store) {
         .await
         .unwrap();
     assert_eq!(released, 1);
-    let again = claim("b", now + 3).await.unwrap().expect("released job claimed at once");
+    let again = claim("b", now + 3)
+        .await
+        .unwrap()
+        .expect("released job claimed at once");
     assert_eq!(again.job.id, "j1");
     assert_eq!(again.attempts, 1, "the handed-back claim is not an attempt");
     // Releasing what one does not hold changes nothing.

@@ -24,7 +24,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     /// Log lines as text for people, or as JSON lines (one object per event, with the request's
     /// span and id) for a log pipeline.
-    #[arg(long, env = "DESKD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "DESKD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -209,7 +215,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr);
     match cli.log_format {
         // Each line carries the spans it was logged in (the request's id among them).
-        LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
         LogFormat::Text => logs.init(),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

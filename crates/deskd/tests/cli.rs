@@ -962,7 +962,11 @@ fn two_replicas_finish_every_job_when_one_is_killed() {
             .args([url, "-tAqc", sql])
             .output()
             .expect("psql");
-        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     psql(&base, &format!("CREATE SCHEMA {schema}"));
@@ -1035,17 +1039,28 @@ fn two_replicas_finish_every_job_when_one_is_killed() {
                     created += statuses.iter().filter(|s| **s == "Created").count();
                     break;
                 }
-                assert!(std::time::Instant::now() < deadline, "jobs did not complete: {done}/{}", chunk.len());
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "jobs did not complete: {done}/{}",
+                    chunk.len()
+                );
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
         assert_eq!(created, 10_000, "every item created once");
         assert_eq!(psql(&url, "SELECT COUNT(*) FROM users"), "10001");
         assert_eq!(
-            psql(&url, "SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'"),
+            psql(
+                &url,
+                "SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'"
+            ),
             "10001"
         );
-        assert_eq!(psql(&url, "SELECT COUNT(*) FROM job_results"), "10000", "each item ran once");
+        assert_eq!(
+            psql(&url, "SELECT COUNT(*) FROM job_results"),
+            "10000",
+            "each item ran once"
+        );
         assert!(terminate(two).success());
     });
     psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));

@@ -43,7 +43,10 @@ async fn readyz_answers_ready(app: TestApp) {
     let r = app.get_as(&Auth::None, "/readyz").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body, json!({"status": "ready"}));
-    assert_eq!(app.get_as(&Auth::None, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&Auth::None, "/healthz").await.status,
+        StatusCode::OK
+    );
 }
 
 /// One sample line: `name{labels} value`.
@@ -59,7 +62,10 @@ struct Sample {
 fn parse_metrics(text: &str) -> Vec<Sample> {
     let mut families = HashSet::new();
     let mut out = Vec::new();
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# ") {
             let mut parts = rest.splitn(3, ' ');
@@ -94,7 +100,8 @@ fn parse_metrics(text: &str) -> Vec<Sample> {
             }
         };
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "{line}"
         );
         let family = ["_total", "_bucket", "_sum", "_count", "_created"]
@@ -114,7 +121,12 @@ fn parse_metrics(text: &str) -> Vec<Sample> {
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
-        .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
         .map(|s| s.value)
         .sum()
 }
@@ -135,7 +147,11 @@ async fn metrics_parse_as_prometheus_text_and_move(app: TestApp) {
     let before = scrape(&app).await;
     let route = "/api/v2/users/create_or_update";
     let ok = |s: &[Sample], status: &str| {
-        value(s, "deskd_http_requests_total", &[("route", route), ("method", "POST"), ("status", status)])
+        value(
+            s,
+            "deskd_http_requests_total",
+            &[("route", route), ("method", "POST"), ("status", status)],
+        )
     };
     for i in 0..3 {
         let r = app
@@ -145,30 +161,60 @@ async fn metrics_parse_as_prometheus_text_and_move(app: TestApp) {
     }
     // A failed login and an unknown path.
     let bad = Auth::Token("admin@deskd.test".into(), "wrong".into());
-    assert_eq!(app.get_as(&bad, "/api/v2/users/me").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_as(&bad, "/api/v2/users/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     app.get("/api/v2/nope/42").await;
     // A bulk job's items.
     let users: Vec<Value> = (0..7)
         .map(|i| json!({"name": format!("J{i}"), "email": format!("j{i}@example.org")}))
         .collect();
     let r = app
-        .post("/api/v2/users/create_or_update_many", json!({ "users": users }))
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({ "users": users }),
+        )
         .await;
     let id = r.body["job_status"]["id"].as_str().unwrap().to_owned();
     crate::bulk::wait_for(&app, &id).await;
     let after = scrape(&app).await;
     assert_eq!(ok(&after, "201") - ok(&before, "201"), 3.0);
     // Requests are labelled by route template, never by the path asked for.
-    assert!(value(&after, "deskd_http_requests_total", &[("route", "unmatched"), ("status", "404")]) >= 1.0);
-    assert!(after.iter().all(|s| !s.labels.get("route").is_some_and(|r| r.contains("42"))));
+    assert!(
+        value(
+            &after,
+            "deskd_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ) >= 1.0
+    );
+    assert!(
+        after
+            .iter()
+            .all(|s| !s.labels.get("route").is_some_and(|r| r.contains("42")))
+    );
     assert_eq!(
-        value(&after, "deskd_http_request_duration_seconds_count", &[("route", route)])
-            - value(&before, "deskd_http_request_duration_seconds_count", &[("route", route)]),
+        value(
+            &after,
+            "deskd_http_request_duration_seconds_count",
+            &[("route", route)]
+        ) - value(
+            &before,
+            "deskd_http_request_duration_seconds_count",
+            &[("route", route)]
+        ),
         3.0
     );
     assert_eq!(
-        value(&after, "deskd_login_failures_total", &[("kind", "api_token")])
-            - value(&before, "deskd_login_failures_total", &[("kind", "api_token")]),
+        value(
+            &after,
+            "deskd_login_failures_total",
+            &[("kind", "api_token")]
+        ) - value(
+            &before,
+            "deskd_login_failures_total",
+            &[("kind", "api_token")]
+        ),
         1.0
     );
     assert_eq!(
@@ -178,7 +224,10 @@ async fn metrics_parse_as_prometheus_text_and_move(app: TestApp) {
     assert!(value(&after, "deskd_jobs", &[("state", "completed")]) >= 1.0);
     assert!(value(&after, "deskd_upsert_batch_size_count", &[]) >= 3.0);
     assert!(value(&after, "deskd_db_pool_max", &[]) >= 2.0);
-    assert!(value(&after, "deskd_db_pool_in_use", &[]) + value(&after, "deskd_db_pool_idle", &[]) >= 1.0);
+    assert!(
+        value(&after, "deskd_db_pool_in_use", &[]) + value(&after, "deskd_db_pool_idle", &[])
+            >= 1.0
+    );
 }
 
 fn limited_profiles() -> Config {
@@ -201,9 +250,14 @@ async fn rate_limit_rejections_are_counted_by_kind() {
 }
 
 async fn metrics_are_for_admins(app: TestApp) {
-    assert_eq!(app.get_as(&Auth::None, "/metrics").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_as(&Auth::None, "/metrics").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     app.make_user("Agent", "agent@example.org", "agent").await;
-    let r = app.get_as(&Auth::as_user("agent@example.org"), "/metrics").await;
+    let r = app
+        .get_as(&Auth::as_user("agent@example.org"), "/metrics")
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(!r.text.contains("deskd_http_requests"));
     // `open` serves anyone (a private scrape network); `off` serves no one.
@@ -212,8 +266,19 @@ async fn metrics_are_for_admins(app: TestApp) {
         (deskd_server::metrics::Access::Open, StatusCode::OK),
         (deskd_server::metrics::Access::Off, StatusCode::NOT_FOUND),
     ] {
-        let other = TestApp::replica_of(&app, Config { metrics: access, ..quiet() }).await;
-        assert_eq!(other.get_as(&Auth::None, "/metrics").await.status, anonymous, "{access:?} on {b:?}");
+        let other = TestApp::replica_of(
+            &app,
+            Config {
+                metrics: access,
+                ..quiet()
+            },
+        )
+        .await;
+        assert_eq!(
+            other.get_as(&Auth::None, "/metrics").await.status,
+            anonymous,
+            "{access:?} on {b:?}"
+        );
     }
 }
 
@@ -240,7 +305,9 @@ async fn request_ids_are_echoed_or_made(app: TestApp) {
     }
     assert_eq!(made.len(), 3, "each request its own id");
     // Errors carry it too.
-    let r = app.send(Method::GET, "/api/v2/nope", &Auth::admin(), None).await;
+    let r = app
+        .send(Method::GET, "/api/v2/nope", &Auth::admin(), None)
+        .await;
     assert!(r.header("x-request-id").is_some());
 }
 
@@ -263,7 +330,10 @@ async fn shutdown_turns_unready_first_and_releases_jobs(app: TestApp) {
             .map(|i| json!({"name": format!("S{j}-{i}"), "email": format!("s{j}-{i}@example.org")}))
             .collect();
         let r = a
-            .post("/api/v2/users/create_or_update_many", json!({ "users": users }))
+            .post(
+                "/api/v2/users/create_or_update_many",
+                json!({ "users": users }),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         ids.push(r.body["job_status"]["id"].as_str().unwrap().to_owned());
@@ -287,7 +357,11 @@ async fn shutdown_turns_unready_first_and_releases_jobs(app: TestApp) {
         assert_eq!(done["results"].as_array().unwrap().len(), 100);
     }
     assert_eq!(app.count_users().await, 1 + 400);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM job_results").await, 400, "each item ran once");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM job_results").await,
+        400,
+        "each item ran once"
+    );
     drop(c);
 }
 
@@ -331,11 +405,18 @@ async fn two_replicas_sixty_four_clients_make_one_user_per_email() {
     assert_eq!(all.len(), EMAILS * 2);
     let fives = all.iter().filter(|s| **s >= 500).count();
     assert_eq!(fives, 0, "5xx answers");
-    assert!(all.iter().all(|s| *s == 200 || *s == 201), "{:?}", all.iter().filter(|s| **s != 200 && **s != 201).collect::<Vec<_>>());
+    assert!(
+        all.iter().all(|s| *s == 200 || *s == 201),
+        "{:?}",
+        all.iter()
+            .filter(|s| **s != 200 && **s != 201)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(all.iter().filter(|s| **s == 201).count(), EMAILS);
     assert_eq!(a.count_users().await, 1 + EMAILS as i64);
     assert_eq!(
-        a.scalar("SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'").await,
+        a.scalar("SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'")
+            .await,
         1 + EMAILS as i64
     );
     crate::write_races::check_invariants(&a).await;
@@ -366,7 +447,10 @@ async fn replicas_ride_out_a_postgres_crash_and_lose_no_acknowledged_write() {
         .map(|i| json!({"name": format!("B{i}"), "email": format!("bulk{i}@example.org")}))
         .collect();
     let r = a
-        .post("/api/v2/users/create_or_update_many", json!({ "users": users }))
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({ "users": users }),
+        )
         .await;
     let job = r.body["job_status"]["id"].as_str().unwrap().to_owned();
 
@@ -411,8 +495,14 @@ async fn replicas_ride_out_a_postgres_crash_and_lose_no_acknowledged_write() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let r = seen.expect("readyz turns 503 while PostgreSQL is down");
-        assert!(r.body["reason"].as_str().unwrap().contains("database"), "{}", r.text);
-        let r = app.upsert(json!({"name": "X", "email": "while-down@example.org"})).await;
+        assert!(
+            r.body["reason"].as_str().unwrap().contains("database"),
+            "{}",
+            r.text
+        );
+        let r = app
+            .upsert(json!({"name": "X", "email": "while-down@example.org"}))
+            .await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -456,7 +546,8 @@ async fn replicas_ride_out_a_postgres_crash_and_lose_no_acknowledged_write() {
     let lost: Vec<_> = acked.iter().filter(|e| !present.contains(*e)).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     assert_eq!(
-        a.scalar("SELECT COUNT(*) FROM identities WHERE value_norm LIKE 'bulk%'").await,
+        a.scalar("SELECT COUNT(*) FROM identities WHERE value_norm LIKE 'bulk%'")
+            .await,
         300
     );
     drop((a, b));

@@ -103,16 +103,32 @@ impl PgInstance {
             stop_on_drop: true,
         };
         if as_postgres {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&pg.dir))?;
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pg.dir))?;
         }
         run(pg
             .tool("initdb")
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(pg.data()))?;
         pg.start()?;
-        run(pg
-            .tool("createdb")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "test"]))?;
+        run(pg.tool("createdb").args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "test",
+        ]))?;
         Ok(pg)
     }
 
@@ -182,7 +198,11 @@ impl PgInstance {
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {run_as} {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
             pid = std::process::id(),
-            run_as = if self.as_postgres { "runuser -u postgres --" } else { "" },
+            run_as = if self.as_postgres {
+                "runuser -u postgres --"
+            } else {
+                ""
+            },
             pg_ctl = pg_ctl.display(),
             data = data.display(),
             dir = self.dir.display(),
@@ -226,10 +246,10 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// /usr/lib/postgresql (Debian puts them there, off PATH).
 fn find_bin() -> Option<PathBuf> {
     let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(d) = std::env::split_paths(&path).find(|d| has(d)) {
-            return Some(d);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(d) = std::env::split_paths(&path).find(|d| has(d))
+    {
+        return Some(d);
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
