@@ -228,7 +228,18 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Option<Caller
             });
         }
     }
+    let kind = match &creds {
+        Credentials::Token { .. } => "api_token",
+        Credentials::Password { .. } => "password",
+        Credentials::Bearer(_) => "bearer",
+    };
     let outcome = verify(app, creds).await;
+    if matches!(
+        outcome,
+        Err(ApiError::Unauthorized | ApiError::InvalidToken)
+    ) {
+        app.metrics.login_failure(kind);
+    }
     if let (Some((bucket, rate)), false) = (
         &throttle,
         matches!(

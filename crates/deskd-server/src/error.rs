@@ -43,11 +43,22 @@ pub enum ApiError {
     /// A status and body Zendesk answers verbatim (e.g. `TooManyValues`).
     #[error("{0}: {1}")]
     Raw(StatusCode, Value),
+    /// The database is down or unreachable (or this replica is closing): 503 with `Retry-After`;
+    /// the same request can succeed in a moment. The reason is logged, never sent.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
 }
+
+/// Seconds a client is asked to wait before retrying a 503.
+pub const UNAVAILABLE_RETRY_SECS: u32 = 2;
 
 impl ApiError {
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        ApiError::Internal(cause.into())
+        let cause = cause.into();
+        match cause.downcast::<StoreError>() {
+            Ok(e) => ApiError::from(*e),
+            Err(cause) => ApiError::Internal(cause),
+        }
     }
 
     pub fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
@@ -97,6 +108,10 @@ impl ApiError {
             ),
             ApiError::Raw(status, body) => (*status, body.clone()),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, Value::Null),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "ServiceUnavailable", "description": "Service temporarily unavailable; retry later"}),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "InternalError", "description": "Something went wrong on our side; the request may be retried"}),
@@ -125,8 +140,17 @@ impl IntoResponse for ApiError {
             }
             tracing::error!(error = %chain, "internal error");
         }
+        if let ApiError::Unavailable(reason) = &self {
+            tracing::debug!(reason = %reason, "answered 503");
+        }
         let (status, body) = self.status_and_body();
         let mut resp = json_response(status, &body);
+        if matches!(self, ApiError::Unavailable(_)) {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_SECS),
+            );
+        }
         if matches!(self, ApiError::Unauthorized | ApiError::InvalidToken) {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -148,7 +172,11 @@ impl From<StoreError> for ApiError {
                 json!({"error": "unavailable", "description": "Sorry, we could not complete your search query. Please try again in a moment."}),
             );
         }
-        ApiError::Internal(Box::new(e))
+        if e.is_unavailable() {
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::Internal(Box::new(e))
+        }
     }
 }
 

@@ -19,11 +19,13 @@ mod incremental;
 mod job_statuses;
 pub mod limits;
 mod memberships;
+pub mod metrics;
 mod oauth;
 pub mod openapi;
 mod organizations;
 mod paging;
 mod paths;
+pub mod request_id;
 mod respond;
 pub mod scopes;
 pub mod serve;
@@ -97,6 +99,11 @@ pub struct Config {
     /// Test mode (`deskd serve --test-mode`): the `/__deskd/` controls (reset, request journal,
     /// fault injection) for running deskd as a test double. Off, those paths are 404.
     pub test_mode: bool,
+    /// Who may read `GET /metrics`.
+    pub metrics: metrics::Access,
+    /// On shutdown, how long `/readyz` answers 503 while requests are still served, so that a
+    /// load balancer stops sending new ones before the listener closes.
+    pub drain_delay: Duration,
 }
 
 impl Default for Config {
@@ -123,6 +130,8 @@ impl Default for Config {
             read_timeout: Duration::from_secs(10),
             body_budget: 16 * 1024 * 1024,
             test_mode: false,
+            metrics: metrics::Access::Admin,
+            drain_delay: Duration::ZERO,
         }
     }
 }
@@ -143,6 +152,9 @@ pub struct AppState {
     pub body_permits: Arc<tokio::sync::Semaphore>,
     /// Test mode's state (journal, fault rules); present only when `config.test_mode`.
     pub test: Option<Arc<testmode::TestState>>,
+    /// True once shutdown began: `/readyz` answers 503 and workers claim no more jobs.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    pub metrics: metrics::Shared,
 }
 
 impl AppState {
@@ -165,6 +177,9 @@ impl AppState {
         AppState {
             limiter,
             test,
+            draining: Arc::default(),
+            metrics: Arc::new(metrics::Metrics::new(store.clone())),
+            jobs_notify: store.jobs_wake(),
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(
                 config.password_verifications.max(1),
             )),
@@ -173,7 +188,6 @@ impl AppState {
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
             local_addr,
-            jobs_notify: Arc::default(),
         }
     }
 }
@@ -183,6 +197,11 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let routes = routes(state.clone());
     let before_routing = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(request_id::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         // Test mode's journal and faults see each request as sent; outside test mode, a no-op.
         .layer(axum::middleware::from_fn_with_state(
@@ -203,6 +222,7 @@ fn routes(state: AppState) -> Router {
     };
     Router::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(users::routes())
         .merge(organizations::routes())
         .merge(memberships::routes())
@@ -229,6 +249,7 @@ fn routes(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(paths::common_headers))
         .layer(axum::middleware::from_fn(paths::log_requests))
+        .layer(axum::middleware::from_fn(metrics::mark_route))
         .with_state(state)
 }
 
@@ -249,19 +270,28 @@ pub async fn run(
         shutdown_grace: config.shutdown_grace,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
     let workers = worker::spawn(state.clone(), stopped);
     let purge = limits::spawn_purge(store.clone());
+    let draining = state.draining.clone();
     let app = router(state);
     let started = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     let mark = started.clone();
+    let stop_workers = stop.clone();
+    let drain_delay = config.drain_delay;
+    // The order a load balancer needs: not ready first, no new jobs claimed, requests still served
+    // for `drain_delay` (while the balancer notices), then the listener closes and requests in
+    // flight finish within the grace.
     let shutdown = async move {
         shutdown.await;
         *mark.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        draining.store(true, std::sync::atomic::Ordering::Release);
+        // A worker mid-job finishes its chunk and releases the rest to other replicas.
+        let _ = stop_workers.send(true);
+        tokio::time::sleep(drain_delay).await;
     };
     let served = serve::serve(listener, app, limits, shutdown).await;
     purge.abort();
-    // A worker mid-chunk finishes it (within what is left of the grace); an unfinished job is
-    // resumed by the next process.
     let _ = stop.send(true);
     let since = started
         .lock()

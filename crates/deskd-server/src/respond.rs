@@ -72,5 +72,27 @@ pub fn too_many_requests(retry_after_secs: u64, sentence: &str) -> Response {
         header::RETRY_AFTER,
         HeaderValue::from(retry_after_secs.max(1)),
     );
+    resp.extensions_mut()
+        .insert(RateLimited(limit_of(sentence)));
     resp
+}
+
+/// Which limit a 429 came from, for the metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimited(pub &'static str);
+
+/// The limit behind one of deskd's 429 sentences (each limit has its own).
+fn limit_of(sentence: &str) -> &'static str {
+    const KINDS: &[(&str, &str)] = &[
+        ("Number of allowed API requests", "account"),
+        ("Number of allowed incremental", "incremental"),
+        ("Too many unauthenticated", "anonymous"),
+        ("Too many failed login", "login_failures"),
+        ("Too many password logins", "password_checks"),
+        ("Too many jobs", "jobs"),
+    ];
+    KINDS
+        .iter()
+        .find(|(prefix, _)| sentence.starts_with(prefix))
+        .map_or("profile", |(_, kind)| kind)
 }

@@ -20,8 +20,10 @@ use crate::AppState;
 
 /// Items committed together.
 const CHUNK: usize = 50;
-/// How often an idle worker looks for jobs submitted to other replicas.
-const POLL: Duration = Duration::from_millis(250);
+/// How often an idle worker looks for jobs nobody woke it for: a lease that ran out (its worker
+/// died), or a job queued while the LISTEN connection was down. Queued and released jobs wake a
+/// worker at once (in-process, and through `NOTIFY` from other replicas).
+const POLL: Duration = Duration::from_secs(1);
 
 /// Starts the workers and the retention sweeper; they stop when `stop` turns true.
 pub fn spawn(app: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
@@ -81,7 +83,7 @@ async fn work(app: AppState, owner: String, stepper: bool, mut stop: watch::Rece
         match claimed {
             Ok(Some(job)) => {
                 let id = job.job.id.clone();
-                if let Err(e) = run(&app, &owner, job).await {
+                if let Err(e) = run(&app, &owner, job, &stop).await {
                     tracing::warn!(job = %id, error = %e, "job interrupted; it will be resumed when its lease runs out");
                 }
             }
@@ -100,7 +102,12 @@ async fn work(app: AppState, owner: String, stepper: bool, mut stop: watch::Rece
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "claiming a job failed");
+                // An outage is logged once by the store, not by every worker every second.
+                if e.is_unavailable() {
+                    tracing::debug!(error = %e, "claiming a job failed");
+                } else {
+                    tracing::warn!(error = %e, "claiming a job failed");
+                }
                 tokio::time::sleep(POLL).await;
             }
         }
@@ -155,7 +162,12 @@ struct Running {
     items: Arc<Vec<Value>>,
 }
 
-async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate::ApiError> {
+async fn run(
+    app: &AppState,
+    owner: &str,
+    claimed: Claimed,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), crate::ApiError> {
     let Claimed {
         job,
         actor,
@@ -222,10 +234,34 @@ async fn run(app: &AppState, owner: &str, claimed: Claimed) -> Result<(), crate:
             tracing::info!(job = %job_run.id, "lease lost; another worker has the job");
             return Ok(());
         }
+        app.metrics.job_items((end - start) as u64);
         if end == total {
             return Ok(());
         }
         start = end;
+        if *stop.borrow() {
+            // Shutting down: hand the rest to another replica now rather than at lease end.
+            release(app, owner).await;
+            return Ok(());
+        }
+    }
+}
+
+/// Ends `owner`'s leases at once (see `jobs::release`).
+async fn release(app: &AppState, owner: &str) {
+    let (owner_c, now) = (owner.to_owned(), time::now());
+    let released = app
+        .store
+        .write(move |conn| {
+            let owner = owner_c.clone();
+            Box::pin(async move { jobs::release(conn, &owner, now).await })
+        })
+        .await;
+    match released {
+        Ok(n) => tracing::info!(owner, jobs = n, "shutting down: released unfinished jobs"),
+        Err(e) => {
+            tracing::warn!(owner, error = %e, "releasing jobs failed; they resume when their lease runs out")
+        }
     }
 }
 

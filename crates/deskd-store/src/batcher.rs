@@ -23,9 +23,9 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(writer: Writer) -> Batcher {
+    pub(crate) fn new(writer: Writer, stats: Arc<crate::stats::Stats>) -> Batcher {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(writer, rx));
+        tokio::spawn(run(writer, rx, stats));
         Batcher {
             queue: Arc::new(Mutex::new(Some(tx))),
         }
@@ -46,7 +46,11 @@ impl Batcher {
     }
 }
 
-async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
+async fn run(
+    writer: Writer,
+    mut rx: mpsc::Receiver<(UpsertItem, Reply)>,
+    stats: Arc<crate::stats::Stats>,
+) {
     let mut waiting: Vec<(UpsertItem, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         waiting.push(first);
@@ -56,12 +60,20 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<(UpsertItem, Reply)>) {
                 Err(_) => break,
             }
         }
+        stats.upsert_batches.observe(waiting.len());
         let items: Arc<Vec<UpsertItem>> =
             Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
         match run_batch(&writer, items).await {
             Ok(batch) => {
                 for ((_, reply), outcome) in waiting.drain(..).zip(batch.outcomes) {
                     let _ = reply.send(Ok(outcome));
+                }
+            }
+            // The database is away: every item would fail the same way, after as long a wait.
+            Err(e) if e.is_unavailable() => {
+                let why = e.to_string();
+                for (_, reply) in waiting.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
                 }
             }
             // A batch that failed as a whole is retried item by item, so one cannot sink the rest.

@@ -61,6 +61,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// fell from 12,000 to 1,200 users/s). Planning every execution costs well under a millisecond.
 const POSTGRES_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
 
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(crate) async fn connect(
     opts: &StoreOptions,
 ) -> Result<(Backend, AnyPool, Option<AnyConnection>), StoreError> {
@@ -92,7 +94,9 @@ pub(crate) async fn connect(
         Backend::Postgres => {
             let pool = AnyPoolOptions::new()
                 .max_connections(opts.read_slots().0)
-                .acquire_timeout(Duration::from_secs(30))
+                // A request waits this long at most for a connection (the pool retries a refused
+                // connection until then); an outage the probe has seen fails at once instead.
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .after_connect(|conn, _| {
                     Box::pin(async move { conn.execute(POSTGRES_SETTINGS).await.map(|_| ()) })
                 })

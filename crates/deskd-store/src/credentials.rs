@@ -155,8 +155,9 @@ tokio::task_local! {
 /// way to say so: the write that calls it invalidates every cached login once it commits.
 pub async fn bump_epoch(conn: &mut AnyConnection) -> Result<(), StoreError> {
     sqlx::query("UPDATE credentials_epoch SET epoch = epoch + 1 WHERE id = 1")
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    crate::listen::notify(conn, crate::listen::CREDENTIALS).await?;
     let _ = EPOCH_BUMPED.try_with(|b| b.set(true));
     Ok(())
 }

@@ -12,6 +12,9 @@ pub enum StoreError {
     Contention(u32),
     #[error("the store is closed")]
     Closed,
+    /// The database cannot be reached now (down, restarting, refusing connections).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -40,6 +43,30 @@ impl StoreError {
             StoreError::Db(sqlx::Error::Database(_))
                 | StoreError::Contention(_)
                 | StoreError::Corrupt(_)
-        )
+        ) && !self.is_unavailable()
+    }
+
+    /// The database is not there to answer (down, restarting, shutting down, unreachable, or
+    /// this process is closing the store): nothing about the request is wrong, and the same
+    /// request can succeed later. Answered 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Closed => true,
+            StoreError::Db(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // Connection exceptions (08…), operator intervention (57P01 admin shutdown,
+                // 57P02 crash shutdown, 57P03 cannot connect now), too many connections (53300).
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 }

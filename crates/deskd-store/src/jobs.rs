@@ -60,8 +60,9 @@ pub async fn insert(
     .bind(actor.role.as_str())
     .bind(payload.to_owned())
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    crate::listen::notify(conn, crate::listen::JOBS).await?;
     Ok(JobRecord {
         id: id.to_owned(),
         kind,
@@ -222,6 +223,38 @@ pub async fn fail(
     .execute(conn)
     .await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// Hands `owner`'s unfinished jobs back at once (a replica shutting down): their leases end now,
+/// so any worker claims them at its next look (woken, on PostgreSQL), and they resume after their
+/// last committed chunk. The claim that is handed back does not count as an attempt.
+pub async fn release(conn: &mut AnyConnection, owner: &str, now: i64) -> Result<u64, StoreError> {
+    let n = sqlx::query(
+        "UPDATE jobs SET lease_until = 0, updated_at = $1, \
+         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+         WHERE lease_owner = $2 AND status = 'working'",
+    )
+    .bind(now)
+    .bind(owner.to_owned())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        crate::listen::notify(conn, crate::listen::JOBS).await?;
+    }
+    Ok(n)
+}
+
+/// Jobs by status (`queued`, `working`, `completed`, `failed`), for metrics.
+pub async fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    all(
+        conn,
+        sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status ORDER BY status"),
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((text(r, "status")?, int(r, "n")?)))
+    .collect()
 }
 
 /// Records progress (and, at the end, completion) if `owner` still holds the lease. Returns

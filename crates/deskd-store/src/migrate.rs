@@ -77,3 +77,12 @@ pub(crate) async fn run(backend: Backend, pool: &AnyPool) -> Result<(), StoreErr
     }
     result
 }
+
+/// Migrations this build applies on `backend`.
+pub(crate) fn count(backend: Backend) -> i64 {
+    let n = match backend {
+        Backend::Sqlite => SQLITE.len(),
+        Backend::Postgres => POSTGRES.len(),
+    };
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

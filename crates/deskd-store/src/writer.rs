@@ -59,6 +59,7 @@ pub(crate) struct Writer {
     done: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
     /// This process's credentials epoch, bumped after a commit that took access away.
     epoch: Arc<AtomicU64>,
+    stats: Arc<crate::stats::Stats>,
 }
 
 impl Writer {
@@ -67,13 +68,19 @@ impl Writer {
         pool: AnyPool,
         conn: Option<AnyConnection>,
         epoch: Arc<AtomicU64>,
+        stats: Arc<crate::stats::Stats>,
     ) -> Writer {
         let (queue, handle) = match conn {
             Some(conn) => {
                 let (tx, rx) = mpsc::channel(4096);
                 (
                     Some(tx),
-                    Some(tokio::spawn(group_commit(conn, rx, epoch.clone()))),
+                    Some(tokio::spawn(group_commit(
+                        conn,
+                        rx,
+                        epoch.clone(),
+                        stats.clone(),
+                    ))),
                 )
             }
             None => (None, None),
@@ -84,6 +91,7 @@ impl Writer {
             queue: Arc::new(Mutex::new(queue)),
             done: Arc::new(Mutex::new(handle)),
             epoch,
+            stats,
         }
     }
 
@@ -132,7 +140,10 @@ impl Writer {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = {
+                let _waiting = crate::stats::Waiting::new(&self.stats.waiting);
+                self.pool.acquire().await?
+            };
             let mut tx = conn.begin().await?;
             let (out, bumped) = tracked(work, &mut tx).await;
             match out {
@@ -176,6 +187,7 @@ async fn group_commit(
     mut conn: AnyConnection,
     mut rx: mpsc::Receiver<Unit>,
     epoch: Arc<AtomicU64>,
+    stats: Arc<crate::stats::Stats>,
 ) {
     let mut group: Vec<Unit> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.recv().await {
@@ -186,6 +198,7 @@ async fn group_commit(
                 Err(_) => break,
             }
         }
+        stats.write_groups.observe(group.len());
         match run_group(&mut conn, &mut group).await {
             Ok((outputs, bumped)) => {
                 if bumped {

@@ -147,9 +147,12 @@ async fn close(store: Store, schema: Option<String>) {
     }
 }
 
+#[path = "support/private_pg.rs"]
+mod private_pg;
+
+/// `DESKD_TEST_PG_URL`, the local server, or a throwaway instance (see `private_pg`).
 fn pg_url() -> String {
-    std::env::var("DESKD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    private_pg::pg_url().expect("PostgreSQL tests run only when PostgreSQL is there")
 }
 
 fn rand_suffix() -> String {
@@ -292,7 +295,10 @@ proptest! {
 
     #[test]
     fn a_batch_equals_its_items_one_by_one_postgres(steps in proptest::collection::vec(step_strategy(), 1..5)) {
-        check(Backend::Postgres, steps);
+        // Without PostgreSQL the half is skipped (said once; a failure under DESKD_TEST_REQUIRE_PG=1).
+        if private_pg::pg_url().is_some() {
+            check(Backend::Postgres, steps);
+        }
     }
 }
 
@@ -351,5 +357,7 @@ fn external_ids_move_along_a_chain_in_one_batch_sqlite() {
 
 #[test]
 fn external_ids_move_along_a_chain_in_one_batch_postgres() {
-    moving_external_ids(Backend::Postgres);
+    if private_pg::pg_url().is_some() {
+        moving_external_ids(Backend::Postgres);
+    }
 }

@@ -22,8 +22,31 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A self-hostable server for the Zendesk Support Users API"
 )]
 struct Cli {
+    /// Log lines as text for people, or as JSON lines (one object per event, with the request's
+    /// span and id) for a log pipeline.
+    #[arg(
+        long,
+        env = "DESKD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MetricsAccess {
+    Admin,
+    Open,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -148,6 +171,15 @@ struct ServeArgs {
     /// connections still open and exits 0.
     #[arg(long, env = "DESKD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// On SIGTERM or SIGINT, seconds deskd keeps serving while `/readyz` answers 503, so that a
+    /// load balancer checking it stops sending requests before the listener closes (set it
+    /// above the balancer's check interval times its fall count).
+    #[arg(long, env = "DESKD_DRAIN_DELAY_SECS", default_value_t = 0)]
+    drain_delay_secs: u64,
+    /// Who may read `GET /metrics`: `admin` (admin credentials), `open` (anyone who reaches the
+    /// port: only for a private scrape network), or `off`.
+    #[arg(long, env = "DESKD_METRICS", value_enum, default_value = "admin")]
+    metrics: MetricsAccess,
     /// Email of the first admin, created when the database has no admin.
     #[arg(long, env = "DESKD_ADMIN_EMAIL", hide_env_values = true)]
     admin_email: Option<String>,
@@ -198,13 +230,20 @@ fn limit(s: &str) -> Result<Limit, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DESKD_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DESKD_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Each line carries the spans it was logged in (the request's id among them).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Text => logs.init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -300,6 +339,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         read_timeout: std::time::Duration::from_millis(args.read_timeout_ms.max(1)),
         body_budget: args.body_budget_mib.max(1) * 1024 * 1024,
         test_mode: args.test_mode,
+        metrics: match args.metrics {
+            MetricsAccess::Admin => deskd_server::metrics::Access::Admin,
+            MetricsAccess::Open => deskd_server::metrics::Access::Open,
+            MetricsAccess::Off => deskd_server::metrics::Access::Off,
+        },
+        drain_delay: std::time::Duration::from_secs(args.drain_delay_secs),
     };
     let grace = args.shutdown_grace_secs;
     let test_mode = config.test_mode;

@@ -5,6 +5,9 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+#[path = "../../deskd-store/tests/support/private_pg.rs"]
+mod private_pg;
+
 struct Served {
     child: Child,
     addr: String,
@@ -376,8 +379,9 @@ fn jobs_survive_sigkill_on_sqlite() {
 
 #[test]
 fn jobs_survive_sigkill_on_postgres() {
-    let base = std::env::var("DESKD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let Some(base) = private_pg::pg_url() else {
+        return;
+    };
     let schema = format!("deskd_kill_{}", std::process::id());
     let psql = |sql: &str| {
         let ok = Command::new("psql")
@@ -942,4 +946,125 @@ fn memory_database_with_print_env_is_a_throwaway_server() {
     assert_eq!(status, 200);
     assert!(json_body(&resp).contains(r#""value":1"#), "{resp}");
     assert!(terminate(again).success());
+}
+
+/// Issue 14, test 2: two replicas (`deskd serve` processes) on one PostgreSQL, 100 bulk jobs of
+/// 100 users sent to both; one replica is SIGKILLed mid-way. The other finishes every job (the
+/// dead one's once their leases run out) and every user exists exactly once.
+#[test]
+fn two_replicas_finish_every_job_when_one_is_killed() {
+    let Some(base) = private_pg::pg_url() else {
+        return;
+    };
+    let schema = format!("deskd_replicas_{}", std::process::id());
+    let psql = |url: &str, sql: &str| -> String {
+        let out = Command::new("psql")
+            .args([url, "-tAqc", sql])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    psql(&base, &format!("CREATE SCHEMA {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let result = std::panic::catch_unwind(|| {
+        let token = "replica-test-token";
+        let env = [
+            ("DESKD_ADMIN_EMAIL", "admin@example.org"),
+            ("DESKD_ADMIN_TOKEN", token),
+            ("DESKD_JOB_WORKERS", "2"),
+            ("DESKD_JOB_LEASE_SECS", "3"),
+        ];
+        let auth = basic("admin@example.org/token", token);
+        let mut one = Some(serve(&url, &env));
+        let two = serve(&url, &env);
+        let mut ids = Vec::new();
+        for j in 0..100 {
+            let users: Vec<String> = (0..100)
+                .map(|i| format!(r#"{{"name":"R {j}-{i}","email":"R{j}-{i}@Example.org"}}"#))
+                .collect();
+            let body = format!(r#"{{"users":[{}]}}"#, users.join(","));
+            loop {
+                // Alternate while both live; after the kill, the survivor takes the rest.
+                let addr = match &one {
+                    Some(s) if j % 2 == 0 => s.addr.clone(),
+                    _ => two.addr.clone(),
+                };
+                let (status, resp) = http(
+                    &addr,
+                    "POST",
+                    "/api/v2/users/create_or_update_many.json",
+                    Some(&auth),
+                    Some(&body),
+                );
+                if status == 429 {
+                    // At most 30 jobs queued or working per account: wait for a slot.
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                assert_eq!(status, 200, "{resp}");
+                ids.push(field(&json_body(&resp), "id")[0].to_owned());
+                break;
+            }
+            if j == 40 {
+                // Mid-way: jobs queued, working (some on the replica killed) and completed.
+                let mut s = one.take().expect("first replica");
+                s.child.kill().expect("SIGKILL");
+                s.child.wait().unwrap();
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        let mut created = 0;
+        for chunk in ids.chunks(100) {
+            let q = chunk.join(",");
+            loop {
+                let (status, resp) = http(
+                    &two.addr,
+                    "GET",
+                    &format!("/api/v2/job_statuses/show_many.json?ids={q}"),
+                    Some(&auth),
+                    None,
+                );
+                assert_eq!(status, 200);
+                let body = json_body(&resp);
+                let statuses = field(&body, "status");
+                let done = statuses.iter().filter(|s| **s == "completed").count();
+                if done == chunk.len() {
+                    assert!(!body.contains(r#""error""#), "no failed items");
+                    created += statuses.iter().filter(|s| **s == "Created").count();
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "jobs did not complete: {done}/{}",
+                    chunk.len()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        assert_eq!(created, 10_000, "every item created once");
+        assert_eq!(psql(&url, "SELECT COUNT(*) FROM users"), "10001");
+        assert_eq!(
+            psql(
+                &url,
+                "SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'"
+            ),
+            "10001"
+        );
+        assert_eq!(
+            psql(&url, "SELECT COUNT(*) FROM job_results"),
+            "10000",
+            "each item ran once"
+        );
+        assert!(terminate(two).success());
+    });
+    psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
 }

@@ -162,6 +162,9 @@ async fn passwords_set_and_changed(app: TestApp) {
 /// within the epoch poll (200 ms), even though that server had the login cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_reaches_another_replica() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = TestApp::replica_of(
         &a,

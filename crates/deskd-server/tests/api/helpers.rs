@@ -20,6 +20,9 @@ macro_rules! on_both_backends {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
+                if $crate::helpers::pg_skipped() {
+                    return;
+                }
                 super::$name($crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, super::$config()).await).await
             }
         }
@@ -32,6 +35,9 @@ macro_rules! on_both_backends {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
+                if $crate::helpers::pg_skipped() {
+                    return;
+                }
                 super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
             }
         }
@@ -48,10 +54,19 @@ pub const ADMIN_EMAIL: &str = "admin@deskd.test";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
-/// Where the PostgreSQL tests make their schemas (the `test` database of the local server).
+#[path = "../../../deskd-store/tests/support/private_pg.rs"]
+pub mod private_pg;
+
+/// Where the PostgreSQL tests make their schemas: `DESKD_TEST_PG_URL`, the local server's `test`
+/// database, or a throwaway instance (see `private_pg`).
 pub fn pg_url() -> String {
-    std::env::var("DESKD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    private_pg::pg_url().expect("PostgreSQL tests run only when pg_skipped() is false")
+}
+
+/// True when no PostgreSQL can be had: the PostgreSQL half returns at once (said loudly once;
+/// a failure under `DESKD_TEST_REQUIRE_PG=1`).
+pub fn pg_skipped() -> bool {
+    private_pg::pg_url().is_none()
 }
 
 pub struct TestApp {
@@ -149,6 +164,25 @@ impl TestApp {
             }
         };
         Self::start(backend, db_url, dir, pg_schema, config).await
+    }
+
+    /// A server on the database at `url` (which the caller owns: no schema is made or dropped).
+    pub async fn on_database(url: &str, config: Config) -> TestApp {
+        Self::start(Backend::Postgres, url.to_owned(), None, None, config).await
+    }
+
+    /// Starts this server's shutdown (as SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has stopped (after `begin_shutdown`).
+    pub async fn stopped(&mut self) {
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task");
+        }
     }
 
     /// A second server on the same database as `other` (a replica); it owns no schema.

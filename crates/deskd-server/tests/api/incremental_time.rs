@@ -362,5 +362,8 @@ async fn exports_share_their_rate_limit_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_share_their_rate_limit_postgres() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     exports_share_their_rate_limit(Backend::Postgres).await
 }

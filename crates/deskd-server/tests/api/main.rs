@@ -32,6 +32,7 @@ mod organization_bulk;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
+mod scale;
 mod scopes;
 mod search_limits;
 mod server;

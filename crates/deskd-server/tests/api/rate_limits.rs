@@ -82,6 +82,9 @@ async fn profile_limit_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_limit_postgres() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     profile_limit(Backend::Postgres).await;
 }
 
@@ -167,6 +170,9 @@ async fn failed_logins_are_throttled_per_email() {
 /// Two servers on one PostgreSQL database share the account budget and the profile limits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_limits_through_postgres() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn_with(Backend::Postgres, limited(10)).await;
     let b = TestApp::replica_of(&a, limited(10)).await;
     let mut refused = 0;

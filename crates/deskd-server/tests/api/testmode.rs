@@ -16,6 +16,9 @@ macro_rules! in_test_mode {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
+                if crate::helpers::pg_skipped() {
+                    return;
+                }
                 super::$name(super::spawn($crate::helpers::Backend::Postgres).await).await
             }
         }

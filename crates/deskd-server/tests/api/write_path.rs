@@ -65,6 +65,9 @@ async fn a_job_without_progress_ends_failed_and_frees_its_slot_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_without_progress_ends_failed_and_frees_its_slot_postgres() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     a_job_without_progress_ends_failed_and_frees_its_slot(Backend::Postgres).await
 }
 
@@ -280,6 +283,9 @@ async fn erasing_an_active_user_changes_nothing(app: TestApp) {
 /// the lock this lost a key in most of 12 rounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_user_field_merges_on_two_servers_keep_both_keys() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let one = TestApp::spawn(Backend::Postgres).await;
     let two = TestApp::replica_of(
         &one,

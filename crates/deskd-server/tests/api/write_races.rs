@@ -330,6 +330,9 @@ const ROUNDS_B: usize = 12;
 /// user's (cached) login gets 403 on an admin-only endpoint on both servers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_a_demotion_on_one_server_survives_a_notes_change_on_another() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = replica(&a).await;
     let boss = create(
@@ -620,6 +623,9 @@ async fn user_with_emails(app: &TestApp, tag: &str, n: usize) -> (i64, Vec<i64>)
 /// exactly one primary email, and users.email is it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d_concurrent_make_primary_on_two_servers_leaves_one_primary() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = replica(&a).await;
     let mut broken = Vec::new();
@@ -664,6 +670,9 @@ async fn d_concurrent_make_primary_on_two_servers_leaves_one_primary() {
 /// the other a 4xx, and the user keeps one identity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d_concurrent_deletes_on_two_servers_leave_one_identity() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = replica(&a).await;
     let mut broken = Vec::new();
@@ -1128,6 +1137,9 @@ async fn extra_a_nul_in_a_bulk_lookup_key_fails_that_item_only(app: TestApp) {
 /// afterwards, and users.email is it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extra_two_first_emails_at_once_on_two_servers_leave_one_primary() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = replica(&a).await;
     let mut broken = Vec::new();
@@ -1182,6 +1194,9 @@ async fn extra_two_first_emails_at_once_on_two_servers_leave_one_primary() {
 /// releases every identity, so afterwards the deleted user holds none, whichever came first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extra_an_identity_added_while_its_user_is_deleted_does_not_survive() {
+    if crate::helpers::pg_skipped() {
+        return;
+    }
     let a = TestApp::spawn(Backend::Postgres).await;
     let b = replica(&a).await;
     let mut broken = Vec::new();
