@@ -6,6 +6,7 @@
 pub mod error;
 pub mod identity;
 pub mod identity_plan;
+pub mod import;
 pub mod input;
 pub mod job;
 pub mod membership;
@@ -14,6 +15,7 @@ pub mod organization;
 pub mod organization_input;
 pub mod role;
 pub mod search;
+pub mod session;
 pub mod tags;
 pub mod text;
 pub mod time;

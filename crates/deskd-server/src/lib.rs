@@ -14,6 +14,7 @@ mod extract;
 mod health;
 mod identities;
 mod incremental;
+mod job_events;
 mod job_statuses;
 pub mod limits;
 mod memberships;
@@ -29,6 +30,7 @@ mod tags;
 pub mod testmode;
 mod user_reads;
 mod users;
+mod web;
 mod worker;
 
 use std::future::Future;
@@ -131,6 +133,8 @@ pub struct AppState {
     pub argon2_permits: Arc<tokio::sync::Semaphore>,
     /// Test mode's state (journal, fault rules); present only when `config.test_mode`.
     pub test: Option<Arc<testmode::TestState>>,
+    /// Set once the server starts shutting down: long-lived responses (event streams) end then.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -161,6 +165,7 @@ impl AppState {
             logins: auth::LoginCache::default(),
             local_addr,
             jobs_notify: Arc::default(),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -168,7 +173,9 @@ impl AppState {
 /// Every route deskd serves, with the layers that must run before routing (unread bodies
 /// drained, `.json` stripped, U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
-    let routes = routes(state.clone());
+    let api = routes(state.clone());
+    // The admin pages hand their requests to the API in-process, through the same routes.
+    let routes = api.clone().merge(web::routes(state.clone(), api));
     let before_routing = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         // Test mode's journal and faults see each request as sent; outside test mode, a no-op.
@@ -201,6 +208,7 @@ fn routes(state: AppState) -> Router {
         .merge(api_tokens::routes())
         .merge(bulk::routes())
         .merge(job_statuses::routes())
+        .merge(job_events::routes())
         .merge(account::routes())
         .merge(openapi::routes())
         .merge(test_routes)
@@ -233,11 +241,13 @@ pub async fn run(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = worker::spawn(state.clone(), stopped);
     let purge = limits::spawn_purge(store.clone());
+    let stopping = state.stopping.clone();
     let app = router(state);
     let started = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     let mark = started.clone();
     let shutdown = async move {
         shutdown.await;
+        stopping.send_replace(true);
         *mark.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
     };
     let served = serve::serve(listener, app, limits, shutdown).await;

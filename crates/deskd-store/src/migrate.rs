@@ -13,6 +13,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0005_credentials_epoch.sql"),
     include_str!("../migrations/sqlite/0006_job_attempts.sql"),
     include_str!("../migrations/sqlite/0007_organization_memberships.sql"),
+    include_str!("../migrations/sqlite/0011_web_sessions.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -22,6 +23,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0005_credentials_epoch.sql"),
     include_str!("../migrations/postgres/0006_job_attempts.sql"),
     include_str!("../migrations/postgres/0007_organization_memberships.sql"),
+    include_str!("../migrations/postgres/0011_web_sessions.sql"),
 ];
 
 /// An arbitrary key for PostgreSQL's advisory lock, so replicas starting together migrate once.
