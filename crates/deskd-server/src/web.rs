@@ -74,7 +74,8 @@ pub fn routes(app: AppState, api: Router) -> Router {
             post(settings::revoke_token),
         )
         .route("/admin/test", get(test_page::show))
-        .fallback(layout::not_found)
+        // Not a fallback: the API router keeps that (`InvalidEndpoint` for unknown paths).
+        .route("/admin/{*rest}", axum::routing::any(layout::not_found))
         .layer(axum::middleware::from_fn(page_headers))
         .layer(axum::middleware::from_fn(crate::paths::log_requests))
         .with_state(web)

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin_pages;
 mod anonymous_budget;
 mod auth;
 mod bad_input;
