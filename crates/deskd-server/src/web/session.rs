@@ -272,7 +272,7 @@ pub async fn login_form(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let notice = (q.done.as_deref() == Some("signed_out")).then_some("You are signed out.");
-    sign_in_page(&web, &headers, StatusCode::OK, q.next.as_deref(), notice, None)
+    sign_in_page(&web, &headers, StatusCode::OK, q.next.as_deref(), notice, None, "")
 }
 
 /// The sign-in form, with a fresh double-submit token in a cookie of the form's own path.
@@ -283,6 +283,7 @@ fn sign_in_page(
     next: Option<&str>,
     notice: Option<&str>,
     error: Option<&str>,
+    email: &str,
 ) -> Response {
     let nonce = new_secret();
     let body = html! {
@@ -293,8 +294,8 @@ fn sign_in_page(
             form method="post" action="/admin/login" {
                 input type="hidden" name="_csrf" value=(nonce);
                 input type="hidden" name="next" value=(next_path(next));
-                label { "Email" input type="email" name="email" autocomplete="username" required autofocus; }
-                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                label { "Email" input type="email" name="email" value=(email) autocomplete="username" required autofocus[email.is_empty()]; }
+                label { "Password" input type="password" name="password" autocomplete="current-password" required autofocus[!email.is_empty()]; }
                 button type="submit" { "Sign in" }
             }
             p.hint { "Agents and admins sign in with their deskd email and password." }
@@ -319,7 +320,7 @@ pub struct LoginForm {
 pub async fn login(State(web): State<Web>, parts: Parts, Form(f): Form<LoginForm>) -> Response {
     let headers = &parts.headers;
     let fail = |status, msg: &str| {
-        sign_in_page(&web, headers, status, f.next.as_deref(), None, Some(msg))
+        sign_in_page(&web, headers, status, f.next.as_deref(), None, Some(msg), f.email.as_deref().unwrap_or(""))
     };
     let nonce_ok = matches!(
         (cookie(headers, LOGIN_COOKIE), f._csrf.as_deref()),

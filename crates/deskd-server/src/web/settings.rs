@@ -98,7 +98,7 @@ async fn render(
                     }
                 }
             }
-            form.inline method="post" action="/admin/settings/tokens" {
+            form.inline id="new-token" method="post" action="/admin/settings/tokens" {
                 (csrf(signed))
                 input type="text" name="description" placeholder="What uses it" maxlength="255" aria-label="Description";
                 button type="submit" { "Create token" }
