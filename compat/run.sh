@@ -43,4 +43,6 @@ status=0
 NODE_PATH="$cache/node/node_modules" node "$here/node_suite.js" || status=1
 bash "$here/schemathesis.sh" 20 || status=1
 bash "$here/curl_suite.sh" || status=1
+# The admin pages in headless chromium (installs chromium and chromedriver when missing).
+bash "$here/browser/run.sh" || status=1
 exit $status

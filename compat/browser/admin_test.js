@@ -63,7 +63,12 @@ let n = 0;
 async function shot(name) {
   n += 1;
   const file = path.join(shots, String(n).padStart(2, "0") + "-" + name + ".png");
+  // The whole page: the window grown to the page's height for the picture, then put back.
+  const rect = await cmd("GET", "/window/rect");
+  const height = await run("return document.documentElement.scrollHeight");
+  if (height > rect.height) await cmd("POST", "/window/rect", { width: rect.width, height: Math.min(height + 140, 5000) });
   fs.writeFileSync(file, Buffer.from(await cmd("GET", "/screenshot"), "base64"));
+  if (height > rect.height) await cmd("POST", "/window/rect", { width: rect.width, height: rect.height });
 }
 // Waits for a condition the page reaches by itself (an import, a stream); bounded.
 async function until(what, f, ms = 30000) {

@@ -43,7 +43,10 @@ pub fn is_csv(format: Option<&str>, name: &str, source: &dyn Source) -> Result<b
         Some("jsonl" | "json" | "ndjson") => false,
         Some(other) => return Err(format!("format {other}: use csv or jsonl")),
         None if name.ends_with(".csv") => true,
-        None if name.ends_with(".jsonl") || name.ends_with(".json") || name.ends_with(".ndjson") => {
+        None if name.ends_with(".jsonl")
+            || name.ends_with(".json")
+            || name.ends_with(".ndjson") =>
+        {
             false
         }
         None => {
@@ -108,7 +111,11 @@ pub fn outcome(results: &[ItemResult], i: usize) -> Outcome {
             let detail = r
                 .details
                 .as_ref()
-                .map(|d| d.as_str().map(str::to_owned).unwrap_or_else(|| d.to_string()))
+                .map(|d| {
+                    d.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| d.to_string())
+                })
                 .unwrap_or_default();
             Outcome::Failed(format!("{}: {detail}", r.error.clone().unwrap_or_default()))
         }
@@ -191,7 +198,10 @@ pub fn read_rows(source: &dyn Source, header: Option<&[String]>) -> Result<Rows,
 /// Local checks before anything is sent: a name, an email or external id to match on, well-formed
 /// emails, and no email or external id twice in the file (remembered as 64-bit hashes, so a
 /// million rows fit in a few megabytes). Returns the row count and the problems.
-pub fn validate(source: &dyn Source, header: Option<&[String]>) -> Result<(usize, Vec<String>), String> {
+pub fn validate(
+    source: &dyn Source,
+    header: Option<&[String]>,
+) -> Result<(usize, Vec<String>), String> {
     use std::hash::{Hash, Hasher};
     let hash = |s: &str| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -285,7 +295,7 @@ pub fn validate(source: &dyn Source, header: Option<&[String]>) -> Result<(usize
 /// Failed rows in the input's own format, with an `error` column (CSV) or key (JSON Lines), so
 /// the file can be fixed and imported again (the `error` column is ignored then).
 pub enum FailureWriter<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -302,7 +312,7 @@ impl<W: Write> FailureWriter<W> {
                     h.push("error".into());
                     w.write_record(&h).map_err(|e| e.to_string())?;
                 }
-                FailureWriter::Csv(w)
+                FailureWriter::Csv(Box::new(w))
             }
             None => FailureWriter::Jsonl(out),
         })
@@ -339,3 +349,112 @@ impl<W: Write> FailureWriter<W> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> Arc<[u8]> {
+        Arc::from(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn formats_by_flag_name_or_first_character() {
+        let json = src("  {\"name\": \"A\"}\n");
+        let csv = src("name,email\n");
+        assert!(is_csv(Some("csv"), "x.jsonl", &json).unwrap());
+        assert!(!is_csv(None, "users.JSONL", &csv).unwrap());
+        assert!(!is_csv(None, "upload", &json).unwrap());
+        assert!(is_csv(None, "upload", &csv).unwrap());
+        assert!(is_csv(Some("xml"), "x", &csv).is_err());
+    }
+
+    #[test]
+    fn csv_rows_map_columns_and_keep_their_lines() {
+        let s = src(
+            "name,email,tags,user_fields.plan,organization,error\n\"Ann\nB\",a@x.test,vip;new,gold,Acme,old\n\nBo,b@x.test,,,,\n",
+        );
+        let header = csv_header(&s).unwrap();
+        let rows: Vec<Row> = read_rows(&s, Some(&header))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(rows[0].user["tags"], json!(["vip", "new"]));
+        assert_eq!(rows[0].user["user_fields"], json!({"plan": "gold"}));
+        assert_eq!(rows[0].user["organization"], json!({"name": "Acme"}));
+        assert!(!rows[0].user.contains_key("error"));
+        assert_eq!(rows[1].line, 4, "a quoted newline counts as a line");
+        assert!(
+            !rows[1].user.contains_key("tags"),
+            "empty cells are left out"
+        );
+    }
+
+    #[test]
+    fn validation_names_each_problem_by_line() {
+        let s = src(
+            "{\"name\": \"A\", \"email\": \"a@x.test\"}\nnot json\n{\"email\": \"b@x.test\"}\n{\"name\": \"C\", \"email\": \"A@X.test\"}\n{\"name\": \"D\"}\n",
+        );
+        let (count, problems) = validate(&s, None).unwrap();
+        assert_eq!(count, 4);
+        assert!(
+            problems.iter().any(|p| p.starts_with("line 2:")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.contains(&"line 3: name is missing".to_owned()),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("line 4: email") && p.ends_with("line 1")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("line 5: give an email")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn outcomes_by_index_then_position() {
+        let results = vec![
+            ItemResult::from_json(&json!({"index": 1, "status": "Created"})),
+            ItemResult::from_json(
+                &json!({"index": 0, "error": "InvalidValue", "details": "Role: is not included in the list"}),
+            ),
+        ];
+        assert_eq!(outcome(&results, 1), Outcome::Created);
+        assert_eq!(
+            outcome(&results, 0),
+            Outcome::Failed("InvalidValue: Role: is not included in the list".into())
+        );
+        assert_eq!(outcome(&[ItemResult::default()], 0), Outcome::Updated);
+        assert_eq!(
+            outcome(&[], 0),
+            Outcome::Failed("no result for this row".into())
+        );
+    }
+
+    #[test]
+    fn failures_files_keep_the_input_format() {
+        let row = Row {
+            line: 2,
+            user: Map::from_iter([("name".to_owned(), json!("A"))]),
+            raw: vec!["A".into(), "a@".into()],
+        };
+        let header = vec!["name".to_owned(), "email".to_owned(), "error".to_owned()];
+        let mut w = FailureWriter::new(Vec::new(), Some(&header), true).unwrap();
+        w.write(&row, "bad, very").unwrap();
+        let csv = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(csv, "name,email,error\nA,a@,\"bad, very\"\n");
+        let mut w = FailureWriter::new(Vec::new(), None, true).unwrap();
+        w.write(&row, "bad").unwrap();
+        let jsonl = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(jsonl, "{\"name\":\"A\",\"error\":\"bad\"}\n");
+    }
+}

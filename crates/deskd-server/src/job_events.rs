@@ -84,7 +84,10 @@ fn watch(app: AppState, base: String, id: String) -> impl Stream<Item = Result<E
                     // The stream ends with an error event; the client may reconnect.
                     tracing::warn!(error = %e, job = %w.id, "job events: store unavailable");
                     w.done = true;
-                    return Some((Ok(Event::default().event("error").data("store unavailable")), w));
+                    return Some((
+                        Ok(Event::default().event("error").data("store unavailable")),
+                        w,
+                    ));
                 }
             }
             tokio::select! {
@@ -126,11 +129,15 @@ fn event(
     results: Option<Vec<serde_json::Value>>,
     finished: bool,
 ) -> Result<Event, ApiError> {
-    let name = if finished { job.status.as_str() } else { "progress" };
+    let name = if finished {
+        job.status.as_str()
+    } else {
+        "progress"
+    };
     let body = json!({"job_status": job.to_wire(base, results)});
-    Ok(Event::default()
+    Event::default()
         .event(name)
         .id(format!("{}:{}", job.status, job.progress.unwrap_or(0)))
         .json_data(body)
-        .map_err(ApiError::internal)?)
+        .map_err(ApiError::internal)
 }

@@ -107,7 +107,10 @@ async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next)
 }
 
 async fn css() -> Response {
-    asset("text/css; charset=utf-8", include_str!("web/assets/admin.css"))
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("web/assets/admin.css"),
+    )
 }
 
 async fn js() -> Response {

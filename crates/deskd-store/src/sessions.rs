@@ -115,5 +115,7 @@ pub async fn count_open(conn: &mut AnyConnection, now: i64) -> Result<i64, Store
         sqlx::query("SELECT COUNT(*) AS n FROM web_sessions WHERE expires_at > $1").bind(now),
     )
     .await?;
-    row.map(|r| int(&r, "n")).transpose().map(|n| n.unwrap_or(0))
+    row.map(|r| int(&r, "n"))
+        .transpose()
+        .map(|n| n.unwrap_or(0))
 }

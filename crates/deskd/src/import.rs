@@ -55,8 +55,8 @@ pub async fn run(args: ImportArgs) -> Result<(), String> {
     // temporary file; memory holds only the batches in flight.
     let (path, _stdin_copy) = input_path(&args.file)?;
     let source = FileSource(path.clone());
-    let is_csv = is_csv(args.format.as_deref(), &args.file, &source)
-        .map_err(|e| format!("--{e}"))?;
+    let is_csv =
+        is_csv(args.format.as_deref(), &args.file, &source).map_err(|e| format!("--{e}"))?;
     let header = if is_csv {
         Some(csv_header(&source)?)
     } else {

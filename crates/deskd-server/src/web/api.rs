@@ -109,7 +109,12 @@ impl<'a> Api<'a> {
     }
 
     /// The API's response itself, unread (an event stream is passed on as it comes).
-    pub async fn raw(&self, method: Method, uri: &str, body: Option<&Value>) -> Result<Response, ApiError> {
+    pub async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&Value>,
+    ) -> Result<Response, ApiError> {
         let mut builder = Request::builder().method(method).uri(uri);
         if let Some(h) = &self.host {
             builder = builder.header(header::HOST, h.clone());

@@ -87,8 +87,11 @@ pub async fn upload(
     body: Body,
 ) -> Response {
     let token = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    if signed.check_csrf(&web, token).is_err() {
-        return json_answer(StatusCode::FORBIDDEN, &json!({"error": "The form expired; reload the page."}));
+    if signed.refuse_csrf(&web, token).is_some() {
+        return json_answer(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "The form expired; reload the page."}),
+        );
     }
     let bytes = match axum::body::to_bytes(body, MAX_UPLOAD).await {
         Ok(b) => b,
@@ -103,13 +106,22 @@ pub async fn upload(
     let format = q.format.as_deref().filter(|f| !f.is_empty());
     let prepared = (|| {
         let csv = import::is_csv(format, q.name.as_deref().unwrap_or(""), &source)?;
-        let header = if csv { Some(import::csv_header(&source)?) } else { None };
+        let header = if csv {
+            Some(import::csv_header(&source)?)
+        } else {
+            None
+        };
         let (count, problems) = import::validate(&source, header.as_deref())?;
         Ok::<_, String>((header, count, problems))
     })();
     let (header, count, problems) = match prepared {
         Ok(p) => p,
-        Err(e) => return json_answer(StatusCode::UNPROCESSABLE_ENTITY, &json!({"problems": [e], "rows": 0})),
+        Err(e) => {
+            return json_answer(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"problems": [e], "rows": 0}),
+            );
+        }
     };
     if !problems.is_empty() || count == 0 {
         let mut listed: Vec<String> = problems.iter().take(MAX_PROBLEMS).cloned().collect();
@@ -121,10 +133,16 @@ pub async fn upload(
             &json!({"problems": listed, "problem_count": problems.len().max(1), "rows": count}),
         );
     }
-    let rows: Vec<Row> = match import::read_rows(&source, header.as_deref()).and_then(|r| r.collect()) {
-        Ok(r) => r,
-        Err(e) => return json_answer(StatusCode::UNPROCESSABLE_ENTITY, &json!({"problems": [e], "rows": 0})),
-    };
+    let rows: Vec<Row> =
+        match import::read_rows(&source, header.as_deref()).and_then(|r| r.collect()) {
+            Ok(r) => r,
+            Err(e) => {
+                return json_answer(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &json!({"problems": [e], "rows": 0}),
+                );
+            }
+        };
     let (tx, rx) = mpsc::channel::<String>(64);
     let signed = signed.clone();
     tokio::spawn(async move {
@@ -187,9 +205,16 @@ async fn run(
     loop {
         while next < total && flying.len() < IN_FLIGHT {
             let end = (next + BATCH).min(total);
-            let users: Vec<Value> = rows[next..end].iter().map(|r| Value::Object(r.user.clone())).collect();
+            let users: Vec<Value> = rows[next..end]
+                .iter()
+                .map(|r| Value::Object(r.user.clone()))
+                .collect();
             let a = api
-                .send(Method::POST, "/api/v2/users/create_or_update_many", &json!({ "users": users }))
+                .send(
+                    Method::POST,
+                    "/api/v2/users/create_or_update_many",
+                    &json!({ "users": users }),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             if a.status == StatusCode::TOO_MANY_REQUESTS {
@@ -197,20 +222,30 @@ async fn run(
                 break;
             }
             if !a.ok() {
-                return Err(format!("the API refused the batch of lines {}–{}: {}", rows[next].line, rows[end - 1].line, a.problem()));
+                return Err(format!(
+                    "the API refused the batch of lines {}–{}: {}",
+                    rows[next].line,
+                    rows[end - 1].line,
+                    a.problem()
+                ));
             }
             let Some(job) = a.body["job_status"]["id"].as_str().map(str::to_owned) else {
                 return Err("the API answered without a job".into());
             };
             say(tx, json!({"submitted": {"id": job, "first_line": rows[next].line, "last_line": rows[end - 1].line}})).await;
-            flying.push(InFlight { job, rows: next..end });
+            flying.push(InFlight {
+                job,
+                rows: next..end,
+            });
             next = end;
         }
         if flying.is_empty() && next >= total {
             break;
         }
         if *stopping.borrow() {
-            return Err("deskd is shutting down; the jobs already sent will finish, see Jobs".into());
+            return Err(
+                "deskd is shutting down; the jobs already sent will finish, see Jobs".into(),
+            );
         }
         tokio::time::sleep(POLL).await;
         if flying.is_empty() {
@@ -218,16 +253,25 @@ async fn run(
         }
         let ids: Vec<&str> = flying.iter().map(|f| f.job.as_str()).collect();
         let a = api
-            .get(&format!("/api/v2/job_statuses/show_many?ids={}", ids.join(",")))
+            .get(&format!(
+                "/api/v2/job_statuses/show_many?ids={}",
+                ids.join(",")
+            ))
             .await
             .map_err(|e| e.to_string())?;
         if !a.ok() {
             return Err(a.problem());
         }
-        let jobs = a.body["job_statuses"].as_array().cloned().unwrap_or_default();
+        let jobs = a.body["job_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut still = Vec::new();
         for f in flying.drain(..) {
-            let Some(job) = jobs.iter().find(|j| j["id"].as_str() == Some(f.job.as_str())) else {
+            let Some(job) = jobs
+                .iter()
+                .find(|j| j["id"].as_str() == Some(f.job.as_str()))
+            else {
                 return Err(format!("job {} is gone", f.job));
             };
             match job["status"].as_str() {
@@ -262,7 +306,11 @@ async fn run(
         let done = finished_rows + progress.values().map(|p| *p as usize).sum::<usize>();
         if done != said {
             said = done;
-            say(tx, json!({"progress": {"done": done.min(total), "total": total}})).await;
+            say(
+                tx,
+                json!({"progress": {"done": done.min(total), "total": total}}),
+            )
+            .await;
         }
     }
     let file = String::from_utf8(failures.into_inner()?).unwrap_or_default();

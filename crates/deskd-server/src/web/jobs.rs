@@ -50,7 +50,10 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
         Ok(a) => return layout::refused(&web, &signed, &a),
         Err(e) => return layout::internal(e),
     };
-    let jobs = answer.body["job_statuses"].as_array().cloned().unwrap_or_default();
+    let jobs = answer.body["job_statuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let next = answer.body["meta"]["has_more"]
         .as_bool()
         .filter(|m| *m)
@@ -81,7 +84,10 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
 }
 
 pub async fn show(State(web): State<Web>, signed: Signed, Path(id): Path<String>) -> Response {
-    let job = match Api::new(&web, &signed).get(&format!("/api/v2/job_statuses/{}", enc(&id))).await {
+    let job = match Api::new(&web, &signed)
+        .get(&format!("/api/v2/job_statuses/{}", enc(&id)))
+        .await
+    {
         Ok(a) if a.ok() => a.body["job_status"].clone(),
         Ok(a) => return layout::refused(&web, &signed, &a),
         Err(e) => return layout::internal(e),
@@ -145,7 +151,11 @@ fn plain(v: &Value) -> String {
 
 pub async fn events(State(web): State<Web>, signed: Signed, Path(id): Path<String>) -> Response {
     match Api::new(&web, &signed)
-        .raw(Method::GET, &format!("/api/v2/job_statuses/{}/events", enc(&id)), None)
+        .raw(
+            Method::GET,
+            &format!("/api/v2/job_statuses/{}/events", enc(&id)),
+            None,
+        )
         .await
     {
         Ok(resp) => resp,

@@ -33,7 +33,10 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let uri = match (search, q.after.as_deref()) {
         (Some(s), _) => format!("/api/v2/organizations/autocomplete?name={}", enc(s)),
-        (None, Some(a)) => format!("/api/v2/organizations?page%5Bsize%5D=50&page%5Bafter%5D={}", enc(a)),
+        (None, Some(a)) => format!(
+            "/api/v2/organizations?page%5Bsize%5D=50&page%5Bafter%5D={}",
+            enc(a)
+        ),
         (None, None) => "/api/v2/organizations?page%5Bsize%5D=50".to_owned(),
     };
     let answer = match Api::new(&web, &signed).get(&uri).await {
@@ -73,7 +76,11 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
             @if let Some(n) = &next { a rel="next" href=(format!("/admin/organizations?after={}", enc(n))) { "Next →" } }
         }
     };
-    let status = if problem.is_some() { answer.status } else { axum::http::StatusCode::OK };
+    let status = if problem.is_some() {
+        answer.status
+    } else {
+        axum::http::StatusCode::OK
+    };
     layout::html(status, page(&web, Some(&signed), "Organizations", body))
 }
 
@@ -148,5 +155,8 @@ pub async fn show(
             }
         }
     };
-    layout::html(axum::http::StatusCode::OK, page(&web, Some(&signed), &name, body))
+    layout::html(
+        axum::http::StatusCode::OK,
+        page(&web, Some(&signed), &name, body),
+    )
 }

@@ -54,12 +54,13 @@ impl Signed {
         self.caller.role == Role::Admin
     }
 
-    /// Refuses a form whose token is not this session's (403, nothing done).
-    pub fn check_csrf(&self, web: &Web, given: Option<&str>) -> Result<(), Response> {
+    /// The refusal (403, nothing done) of a form whose token is not this session's; `None` when
+    /// the token is right.
+    pub fn refuse_csrf(&self, web: &Web, given: Option<&str>) -> Option<Response> {
         if given.is_some_and(|g| same(g, &self.csrf)) {
-            Ok(())
+            None
         } else {
-            Err(layout::problem(
+            Some(layout::problem(
                 web,
                 Some(self),
                 StatusCode::FORBIDDEN,
@@ -73,8 +74,11 @@ impl Signed {
 /// Sessions checked recently, by digest, valid for the epoch they were checked in.
 #[derive(Clone, Default)]
 pub struct Cache {
-    inner: Arc<Mutex<HashMap<String, (Signed, u64, Instant)>>>,
+    inner: Arc<Mutex<HashMap<String, Checked>>>,
 }
+
+/// A session as checked: in which epoch, and when.
+type Checked = (Signed, u64, Instant);
 
 impl Cache {
     fn get(&self, digest: &str, epoch: u64) -> Option<Signed> {
@@ -107,8 +111,7 @@ impl Cache {
 /// Constant-time equality of two tokens.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -175,11 +178,14 @@ fn to_sign_in(parts: &Parts, clear: bool) -> Response {
         .map(|p| p.as_str())
         .filter(|_| parts.method == Method::GET)
         .unwrap_or("/admin/users");
-    let next: String = url::form_urlencoded::byte_serialize(next_path(Some(here)).as_bytes()).collect();
+    let next: String =
+        url::form_urlencoded::byte_serialize(next_path(Some(here)).as_bytes()).collect();
     let mut resp = see_other(&format!("/admin/login?next={next}"));
     if clear {
-        resp.headers_mut()
-            .insert(header::SET_COOKIE, set_cookie(COOKIE, "", "/admin", 0, false));
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            set_cookie(COOKIE, "", "/admin", 0, false),
+        );
     }
     resp
 }
@@ -241,7 +247,10 @@ async fn resolve(
     let me = super::api::Api::new(web, &s)
         .get(&format!("/api/v2/users/{}", found.user_id))
         .await?;
-    s.name = me.body["user"]["name"].as_str().unwrap_or_default().to_owned();
+    s.name = me.body["user"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     web.sessions.put(&s, epoch);
     Ok(Some(s))
 }
@@ -272,7 +281,15 @@ pub async fn login_form(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let notice = (q.done.as_deref() == Some("signed_out")).then_some("You are signed out.");
-    sign_in_page(&web, &headers, StatusCode::OK, q.next.as_deref(), notice, None, "")
+    sign_in_page(
+        &web,
+        &headers,
+        StatusCode::OK,
+        q.next.as_deref(),
+        notice,
+        None,
+        "",
+    )
 }
 
 /// The sign-in form, with a fresh double-submit token in a cookie of the form's own path.
@@ -304,7 +321,13 @@ fn sign_in_page(
     let mut resp = layout::html(status, layout::page(web, None, "Sign in", body));
     resp.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &nonce, "/admin/login", 3600, secure(web, headers)),
+        set_cookie(
+            LOGIN_COOKIE,
+            &nonce,
+            "/admin/login",
+            3600,
+            secure(web, headers),
+        ),
     );
     resp
 }
@@ -320,7 +343,15 @@ pub struct LoginForm {
 pub async fn login(State(web): State<Web>, parts: Parts, Form(f): Form<LoginForm>) -> Response {
     let headers = &parts.headers;
     let fail = |status, msg: &str| {
-        sign_in_page(&web, headers, status, f.next.as_deref(), None, Some(msg), f.email.as_deref().unwrap_or(""))
+        sign_in_page(
+            &web,
+            headers,
+            status,
+            f.next.as_deref(),
+            None,
+            Some(msg),
+            f.email.as_deref().unwrap_or(""),
+        )
     };
     let nonce_ok = matches!(
         (cookie(headers, LOGIN_COOKIE), f._csrf.as_deref()),
@@ -338,8 +369,7 @@ pub async fn login(State(web): State<Web>, parts: Parts, Form(f): Form<LoginForm
     );
     // The API reads `EMAIL/token` as an API token login and `:` ends the email; neither is an
     // email, and a session opens with a password only.
-    if email.is_empty() || password.is_empty() || email.contains(':') || email.ends_with("/token")
-    {
+    if email.is_empty() || password.is_empty() || email.contains(':') || email.ends_with("/token") {
         return fail(StatusCode::UNAUTHORIZED, "Invalid email or password.");
     }
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"));
@@ -438,7 +468,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<LogoutForm>,
 ) -> Response {
-    if let Err(resp) = signed.check_csrf(&web, f._csrf.as_deref()) {
+    if let Some(resp) = signed.refuse_csrf(&web, f._csrf.as_deref()) {
         return resp;
     }
     if let Err(e) = end(&web, &signed.digest).await {

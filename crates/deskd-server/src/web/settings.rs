@@ -51,7 +51,9 @@ async fn render(
         Ok(a) => return layout::refused(web, signed, &a),
         Err(e) => return layout::internal(e),
     };
-    let bulk = settings["settings"]["deskd"]["bulk_user_import"].as_bool().unwrap_or(false);
+    let bulk = settings["settings"]["deskd"]["bulk_user_import"]
+        .as_bool()
+        .unwrap_or(false);
     let c = &web.app.config;
     let on = c.rate_limits;
     let status = problem.as_ref().map_or(StatusCode::OK, |p| p.0);
@@ -122,26 +124,43 @@ async fn render(
     layout::html(status, page(web, Some(signed), "Settings", body))
 }
 
-pub async fn bulk_import(State(web): State<Web>, signed: Signed, Form(form): Form<Fields>) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+pub async fn bulk_import(
+    State(web): State<Web>,
+    signed: Signed,
+    Form(form): Form<Fields>,
+) -> Response {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
     let on = field(&form, "on") == Some("true");
     let body = json!({"settings": {"deskd": {"bulk_user_import": on}}});
-    match Api::new(&web, &signed).send(Method::PUT, "/api/v2/account/settings", &body).await {
+    match Api::new(&web, &signed)
+        .send(Method::PUT, "/api/v2/account/settings", &body)
+        .await
+    {
         Ok(a) if a.ok() => see_other("/admin/settings?done=settings"),
         Ok(a) => layout::refused(&web, &signed, &a),
         Err(e) => layout::internal(e),
     }
 }
 
-pub async fn create_token(State(web): State<Web>, signed: Signed, Form(form): Form<Fields>) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+pub async fn create_token(
+    State(web): State<Web>,
+    signed: Signed,
+    Form(form): Form<Fields>,
+) -> Response {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
-    let description = field(&form, "description").unwrap_or_default().trim().to_owned();
+    let description = field(&form, "description")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let body = json!({"api_token": {"description": description}});
-    match Api::new(&web, &signed).send(Method::POST, "/api/v2/api_tokens", &body).await {
+    match Api::new(&web, &signed)
+        .send(Method::POST, "/api/v2/api_tokens", &body)
+        .await
+    {
         // Shown in this answer only: the secret is not stored, so no later page can show it.
         Ok(a) if a.ok() => render(&web, &signed, None, Some(&a.body["api_token"]), None).await,
         Ok(a) if a.status == StatusCode::FORBIDDEN => layout::refused(&web, &signed, &a),
@@ -156,13 +175,16 @@ pub async fn revoke_token(
     Path(raw): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
     let Ok(id) = crate::extract::path_id(&raw) else {
         return layout::not_found().await;
     };
-    match Api::new(&web, &signed).call(Method::DELETE, &format!("/api/v2/api_tokens/{id}"), None).await {
+    match Api::new(&web, &signed)
+        .call(Method::DELETE, &format!("/api/v2/api_tokens/{id}"), None)
+        .await
+    {
         Ok(a) if a.ok() => see_other("/admin/settings?done=revoked"),
         Ok(a) => layout::refused(&web, &signed, &a),
         Err(e) => layout::internal(e),

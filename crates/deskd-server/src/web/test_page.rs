@@ -29,7 +29,10 @@ pub async fn show(State(web): State<Web>, signed: Signed) -> Response {
         }
     }
     let list = |v: &Value, key: &str| -> Vec<Value> {
-        v[key].as_array().cloned().unwrap_or_else(|| v.as_array().cloned().unwrap_or_default())
+        v[key]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| v.as_array().cloned().unwrap_or_default())
     };
     let requests = list(&parts[0], "requests");
     let faults = list(&parts[1], "faults");

@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 
 use super::Web;
 use super::api::{Api, enc};
-use super::layout::{self, csrf, html as page_response, notice_box, page, see_other, when, when_iso};
+use super::layout::{
+    self, csrf, html as page_response, notice_box, page, see_other, when, when_iso,
+};
 use super::session::Signed;
 use crate::paging::{Paging, encode_cursor};
 
@@ -26,7 +28,10 @@ const PAGE: i64 = 50;
 pub type Fields = Vec<(String, String)>;
 
 pub fn field<'a>(f: &'a Fields, key: &str) -> Option<&'a str> {
-    f.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    f.iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 #[derive(Deserialize, Default)]
@@ -62,9 +67,17 @@ impl ListQuery {
             filter.terms = deskd_model::search::parse(q)?;
         }
         if let Some(r) = self.role.as_deref().filter(|r| !r.is_empty()) {
-            filter.roles = vec![Role::parse(r).ok_or_else(|| format!("role {r} is not end-user, agent or admin"))?];
+            filter.roles = vec![
+                Role::parse(r)
+                    .ok_or_else(|| format!("role {r} is not end-user, agent or admin"))?,
+            ];
         }
-        if let Some(o) = self.organization_id.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+        if let Some(o) = self
+            .organization_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
             filter.organization_id = Some(
                 o.parse()
                     .map_err(|_| format!("organization id {o} is not a number"))?,
@@ -91,10 +104,19 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
     match (q.filter(), paging) {
         (Err(e), _) => problem = Some(e),
         (_, Err(_)) => problem = Some("That page link is no longer valid.".to_owned()),
-        (Ok(filter), Ok(Paging::Cursor { size, after, before })) => {
+        (
+            Ok(filter),
+            Ok(Paging::Cursor {
+                size,
+                after,
+                before,
+            }),
+        ) => {
             let found = async {
                 let mut conn = web.app.store.reader().await?;
-                Ok::<_, crate::ApiError>(user_queries::page_by_id(&mut conn, &filter, after, before, size).await?)
+                Ok::<_, crate::ApiError>(
+                    user_queries::page_by_id(&mut conn, &filter, after, before, size).await?,
+                )
             }
             .await;
             match found {
@@ -123,7 +145,11 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
         (Some(first), true) => Some(q.link("before", &encode_cursor(first.id))),
         _ => None,
     };
-    let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if problem.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let role = q.role.clone().unwrap_or_default();
     let body = html! {
         div.bar {
@@ -216,7 +242,8 @@ async fn render_user(
             Err(e) => return layout::internal(e),
         }
     }
-    let [identities, memberships, organizations] = <[Vec<Value>; 3]>::try_from(sections).unwrap_or_default();
+    let [identities, memberships, organizations] =
+        <[Vec<Value>; 3]>::try_from(sections).unwrap_or_default();
     let org_name = |oid: &Value| {
         organizations
             .iter()
@@ -327,7 +354,15 @@ fn text_value(v: &str) -> Value {
 /// its user did not touch (and so never trips a rule about a field left as it was).
 fn changes(current: &Value, form: &Fields) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
-    for key in ["name", "role", "external_id", "phone", "time_zone", "details", "notes"] {
+    for key in [
+        "name",
+        "role",
+        "external_id",
+        "phone",
+        "time_zone",
+        "details",
+        "notes",
+    ] {
         let Some(v) = field(form, key) else { continue };
         let new = text_value(v);
         let old = match &current[key] {
@@ -363,10 +398,17 @@ fn changes(current: &Value, form: &Fields) -> Result<Map<String, Value>, String>
             "" => Map::new(),
             t => match serde_json::from_str(t) {
                 Ok(Value::Object(m)) => m,
-                _ => return Err("User fields must be a JSON object, like {\"plan\": \"gold\"}.".into()),
+                _ => {
+                    return Err(
+                        "User fields must be a JSON object, like {\"plan\": \"gold\"}.".into(),
+                    );
+                }
             },
         };
-        let old = current["user_fields"].as_object().cloned().unwrap_or_default();
+        let old = current["user_fields"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let mut diff = Map::new();
         for (k, v) in &new {
             if old.get(k) != Some(v) {
@@ -391,7 +433,7 @@ pub async fn update(
     Path(raw): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
     let Some(id) = user_id(&raw) else {
@@ -405,18 +447,45 @@ pub async fn update(
     };
     let diff = match changes(&current, &form) {
         Ok(d) => d,
-        Err(e) => return render_user(&web, &signed, id, None, Some((StatusCode::UNPROCESSABLE_ENTITY, e))).await,
+        Err(e) => {
+            return render_user(
+                &web,
+                &signed,
+                id,
+                None,
+                Some((StatusCode::UNPROCESSABLE_ENTITY, e)),
+            )
+            .await;
+        }
     };
     if diff.is_empty() {
         return see_other(&format!("/admin/users/{id}?done=unchanged"));
     }
-    write(&web, &signed, id, Method::PUT, json!({ "user": diff }), "saved").await
+    write(
+        &web,
+        &signed,
+        id,
+        Method::PUT,
+        json!({ "user": diff }),
+        "saved",
+    )
+    .await
 }
 
 /// Hands a write to the API; on success back to the user's page with `done`, else the page with
 /// the API's reason.
-async fn write(web: &Web, signed: &Signed, id: i64, method: Method, body: Value, done: &str) -> Response {
-    match Api::new(web, signed).send(method, &format!("/api/v2/users/{id}"), &body).await {
+async fn write(
+    web: &Web,
+    signed: &Signed,
+    id: i64,
+    method: Method,
+    body: Value,
+    done: &str,
+) -> Response {
+    match Api::new(web, signed)
+        .send(method, &format!("/api/v2/users/{id}"), &body)
+        .await
+    {
         Ok(a) if a.ok() => see_other(&format!("/admin/users/{id}?done={done}")),
         Ok(a) => render_user(web, signed, id, None, Some((a.status, a.problem()))).await,
         Err(e) => layout::internal(e),
@@ -429,7 +498,7 @@ pub async fn suspend(
     Path(raw): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
     let Some(id) = user_id(&raw) else {
@@ -437,7 +506,15 @@ pub async fn suspend(
     };
     let on = field(&form, "suspended") == Some("true");
     let done = if on { "suspended" } else { "unsuspended" };
-    write(&web, &signed, id, Method::PUT, json!({"user": {"suspended": on}}), done).await
+    write(
+        &web,
+        &signed,
+        id,
+        Method::PUT,
+        json!({"user": {"suspended": on}}),
+        done,
+    )
+    .await
 }
 
 pub async fn delete(
@@ -446,20 +523,28 @@ pub async fn delete(
     Path(raw): Path<String>,
     Form(form): Form<Fields>,
 ) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
     let Some(id) = user_id(&raw) else {
         return layout::not_found().await;
     };
-    match Api::new(&web, &signed).call(Method::DELETE, &format!("/api/v2/users/{id}"), None).await {
+    match Api::new(&web, &signed)
+        .call(Method::DELETE, &format!("/api/v2/users/{id}"), None)
+        .await
+    {
         Ok(a) if a.ok() => see_other("/admin/users?done=deleted"),
         Ok(a) => render_user(&web, &signed, id, None, Some((a.status, a.problem()))).await,
         Err(e) => layout::internal(e),
     }
 }
 
-fn new_page(web: &Web, signed: &Signed, form: &Fields, problem: Option<(StatusCode, String)>) -> Response {
+fn new_page(
+    web: &Web,
+    signed: &Signed,
+    form: &Fields,
+    problem: Option<(StatusCode, String)>,
+) -> Response {
     let v = |k: &str| field(form, k).unwrap_or_default().to_owned();
     let role = field(form, "role").unwrap_or("end-user").to_owned();
     let status = problem.as_ref().map_or(StatusCode::OK, |p| p.0);
@@ -490,7 +575,7 @@ pub async fn new_form(State(web): State<Web>, signed: Signed) -> Response {
 }
 
 pub async fn create(State(web): State<Web>, signed: Signed, Form(form): Form<Fields>) -> Response {
-    if let Err(r) = signed.check_csrf(&web, field(&form, "_csrf")) {
+    if let Some(r) = signed.refuse_csrf(&web, field(&form, "_csrf")) {
         return r;
     }
     let mut user = Map::new();
@@ -505,7 +590,10 @@ pub async fn create(State(web): State<Web>, signed: Signed, Form(form): Form<Fie
             user.insert("tags".into(), json!(tags));
         }
     }
-    match Api::new(&web, &signed).send(Method::POST, "/api/v2/users", &json!({ "user": user })).await {
+    match Api::new(&web, &signed)
+        .send(Method::POST, "/api/v2/users", &json!({ "user": user }))
+        .await
+    {
         Ok(a) if a.ok() => match a.body["user"]["id"].as_i64() {
             Some(id) => see_other(&format!("/admin/users/{id}?done=created")),
             None => see_other("/admin/users"),
@@ -520,27 +608,46 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> Fields {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn only_what_changed_is_sent() {
         let current = json!({"name": "Ann", "role": "agent", "phone": null, "details": "",
             "tags": ["b", "a"], "user_fields": {"plan": "gold", "seats": 3}});
-        let f = form(&[("name", "Ann"), ("role", "agent"), ("phone", " "), ("details", ""),
-            ("tags", "a b"), ("user_fields", r#"{"plan": "gold", "seats": 3}"#)]);
+        let f = form(&[
+            ("name", "Ann"),
+            ("role", "agent"),
+            ("phone", " "),
+            ("details", ""),
+            ("tags", "a b"),
+            ("user_fields", r#"{"plan": "gold", "seats": 3}"#),
+        ]);
         assert!(changes(&current, &f).unwrap().is_empty());
-        let f = form(&[("name", " Anne "), ("tags", "a c"), ("user_fields", r#"{"plan": "silver"}"#)]);
+        let f = form(&[
+            ("name", " Anne "),
+            ("tags", "a c"),
+            ("user_fields", r#"{"plan": "silver"}"#),
+        ]);
         let d = changes(&current, &f).unwrap();
-        assert_eq!(Value::Object(d), json!({"name": "Anne", "tags": ["a", "c"],
-            "user_fields": {"plan": "silver", "seats": null}}));
+        assert_eq!(
+            Value::Object(d),
+            json!({"name": "Anne", "tags": ["a", "c"],
+            "user_fields": {"plan": "silver", "seats": null}})
+        );
     }
 
     #[test]
     fn user_fields_must_be_an_object() {
         let current = json!({"user_fields": {}});
         for bad in ["[1]", "\"x\"", "{", "3"] {
-            assert!(changes(&current, &form(&[("user_fields", bad)])).is_err(), "{bad}");
+            assert!(
+                changes(&current, &form(&[("user_fields", bad)])).is_err(),
+                "{bad}"
+            );
         }
     }
 }

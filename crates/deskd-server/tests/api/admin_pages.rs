@@ -57,7 +57,10 @@ struct Page {
 impl Page {
     /// The first CSRF token on the page.
     fn csrf(&self) -> String {
-        let at = self.text.find("name=\"_csrf\" value=\"").expect("a form with a token");
+        let at = self
+            .text
+            .find("name=\"_csrf\" value=\"")
+            .expect("a form with a token");
         let rest = &self.text[at + "name=\"_csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_owned()
     }
@@ -87,7 +90,11 @@ impl Browser {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ");
-        let req = if cookie.is_empty() { req } else { req.header("Cookie", cookie) };
+        let req = if cookie.is_empty() {
+            req
+        } else {
+            req.header("Cookie", cookie)
+        };
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let location = resp
@@ -111,7 +118,12 @@ impl Browser {
             }
         }
         let text = resp.text().await.unwrap_or_default();
-        Page { status, location, set_cookie, text }
+        Page {
+            status,
+            location,
+            set_cookie,
+            text,
+        }
     }
 
     async fn get(&mut self, path: &str) -> Page {
@@ -131,7 +143,12 @@ impl Browser {
         let nonce = form.csrf();
         self.post(
             "/admin/login",
-            &[("_csrf", &nonce), ("email", email), ("password", password), ("next", "/admin/users")],
+            &[
+                ("_csrf", &nonce),
+                ("email", email),
+                ("password", password),
+                ("next", "/admin/users"),
+            ],
         )
         .await
     }
@@ -158,13 +175,18 @@ async fn agent(app: &TestApp, email: &str) -> i64 {
 
 async fn set_password(app: &TestApp, id: i64, password: &str) {
     let r = app
-        .post(&format!("/api/v2/users/{id}/password"), json!({ "password": password }))
+        .post(
+            &format!("/api/v2/users/{id}/password"),
+            json!({ "password": password }),
+        )
         .await;
     assert!(r.status.is_success(), "{}", r.text);
 }
 
 async fn admin_id(app: &TestApp) -> i64 {
-    app.get("/api/v2/users/me").await.body["user"]["id"].as_i64().unwrap()
+    app.get("/api/v2/users/me").await.body["user"]["id"]
+        .as_i64()
+        .unwrap()
 }
 
 async fn no_page_without_a_session(app: TestApp) {
@@ -194,25 +216,46 @@ async fn no_page_without_a_session(app: TestApp) {
     let before = app.count_users().await;
     let tokens = app.scalar("SELECT COUNT(*) FROM api_tokens").await;
     for (path, form) in [
-        ("/admin/users/new".to_owned(), vec![("name", "Intruder"), ("email", "in@x.test")]),
+        (
+            "/admin/users/new".to_owned(),
+            vec![("name", "Intruder"), ("email", "in@x.test")],
+        ),
         (format!("/admin/users/{admin}/delete"), vec![]),
-        (format!("/admin/users/{admin}/suspend"), vec![("suspended", "true")]),
-        ("/admin/settings/tokens".to_owned(), vec![("description", "x")]),
+        (
+            format!("/admin/users/{admin}/suspend"),
+            vec![("suspended", "true")],
+        ),
+        (
+            "/admin/settings/tokens".to_owned(),
+            vec![("description", "x")],
+        ),
     ] {
         let r = b.post(&path, &form).await;
         assert!(r.to_sign_in(), "{path}: {}", r.status);
     }
     assert_eq!(app.count_users().await, before);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM api_tokens").await, tokens);
-    assert_eq!(app.get("/api/v2/users/me").await.body["user"]["suspended"], false);
+    assert_eq!(
+        app.get("/api/v2/users/me").await.body["user"]["suspended"],
+        false
+    );
     // A made-up session is no session, and its cookie is cleared.
-    b.cookies.push(("deskd_session".into(), "made-up-secret".into()));
+    b.cookies
+        .push(("deskd_session".into(), "made-up-secret".into()));
     let r = b.get("/admin/users").await;
     assert!(r.to_sign_in());
-    assert!(r.set_cookie.iter().any(|c| c.starts_with("deskd_session=;") && c.contains("Max-Age=0")));
+    assert!(
+        r.set_cookie
+            .iter()
+            .any(|c| c.starts_with("deskd_session=;") && c.contains("Max-Age=0"))
+    );
     // The import takes no upload without a session either.
     let r = b
-        .send(b.http.post(format!("{}/admin/import", b.base)).body("name,email\nA,a@x.test\n"))
+        .send(
+            b.http
+                .post(format!("{}/admin/import", b.base))
+                .body("name,email\nA,a@x.test\n"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(app.count_users().await, before);
@@ -227,7 +270,9 @@ async fn sign_in_rules(app: TestApp) {
     let r = b.sign_in("nobody@x.test", "whatever").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // `EMAIL/token` would be an API token login to the API: the pages take passwords only.
-    let r = b.sign_in(&format!("{ADMIN_EMAIL}/token"), ADMIN_TOKEN).await;
+    let r = b
+        .sign_in(&format!("{ADMIN_EMAIL}/token"), ADMIN_TOKEN)
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(!b.cookies.iter().any(|(k, _)| k == "deskd_session"));
     // End users have a password but no admin pages.
@@ -239,14 +284,27 @@ async fn sign_in_rules(app: TestApp) {
     // The real thing: a session cookie the page's scripts cannot read, sent to these pages only.
     let r = b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let cookie = r.set_cookie.iter().find(|c| c.starts_with("deskd_session=")).unwrap();
+    let cookie = r
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with("deskd_session="))
+        .unwrap();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
         assert!(cookie.contains(attr), "{cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
-    let secret = b.cookies.iter().find(|(k, _)| k == "deskd_session").unwrap().1.clone();
+    let secret = b
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "deskd_session")
+        .unwrap()
+        .1
+        .clone();
     assert_eq!(
-        app.scalar(&format!("SELECT COUNT(*) FROM web_sessions WHERE digest = '{secret}'")).await,
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM web_sessions WHERE digest = '{secret}'"
+        ))
+        .await,
         0,
         "the secret itself is not stored"
     );
@@ -259,16 +317,28 @@ async fn sign_in_rules(app: TestApp) {
         .http
         .post(format!("{}/admin/login", c.base))
         .header("X-Forwarded-Proto", "https")
-        .form(&[("_csrf", nonce.as_str()), ("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD), ("next", "//evil.example/x")]);
+        .form(&[
+            ("_csrf", nonce.as_str()),
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("next", "//evil.example/x"),
+        ]);
     let r = c.send(req).await;
     assert_eq!(r.location, "/admin/users");
-    assert!(r.set_cookie.iter().any(|c| c.starts_with("deskd_session=") && c.contains("; Secure")));
+    assert!(
+        r.set_cookie
+            .iter()
+            .any(|c| c.starts_with("deskd_session=") && c.contains("; Secure"))
+    );
 }
 
 async fn failed_sign_ins_are_throttled(app: TestApp) {
     let mut b = Browser::new(&app);
     for _ in 0..3 {
-        assert_eq!(b.sign_in(ADMIN_EMAIL, "guess").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            b.sign_in(ADMIN_EMAIL, "guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let r = b.sign_in(ADMIN_EMAIL, "guess").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
@@ -277,8 +347,17 @@ async fn failed_sign_ins_are_throttled(app: TestApp) {
     let r = b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(!b.cookies.iter().any(|(k, _)| k == "deskd_session"));
-    let api = app.get_as(&Auth::Password(ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()), "/api/v2/users/me").await;
-    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS, "the pages and the API share the budget");
+    let api = app
+        .get_as(
+            &Auth::Password(ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()),
+            "/api/v2/users/me",
+        )
+        .await;
+    assert_eq!(
+        api.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the pages and the API share the budget"
+    );
     assert_eq!(app.get("/api/v2/users/me").await.status, StatusCode::OK);
 }
 
@@ -290,7 +369,12 @@ async fn csrf_is_checked(app: TestApp) {
     let mine = b.token().await;
     assert_ne!(mine, theirs);
     let path = format!("/admin/users/{id}");
-    for bad in [None, Some(""), Some("0123456789abcdef0123456789abcdef"), Some(theirs.as_str())] {
+    for bad in [
+        None,
+        Some(""),
+        Some("0123456789abcdef0123456789abcdef"),
+        Some(theirs.as_str()),
+    ] {
         let mut form = vec![("name", "Changed")];
         if let Some(t) = bad {
             form.push(("_csrf", t));
@@ -300,40 +384,80 @@ async fn csrf_is_checked(app: TestApp) {
         for (p, f) in [
             (format!("{path}/suspend"), vec![("suspended", "true")]),
             (format!("{path}/delete"), vec![]),
-            ("/admin/settings/tokens".to_owned(), vec![("description", "csrf")]),
-            ("/admin/settings/bulk_import".to_owned(), vec![("on", "false")]),
-            ("/admin/users/new".to_owned(), vec![("name", "Forged"), ("email", "forged@x.test")]),
+            (
+                "/admin/settings/tokens".to_owned(),
+                vec![("description", "csrf")],
+            ),
+            (
+                "/admin/settings/bulk_import".to_owned(),
+                vec![("on", "false")],
+            ),
+            (
+                "/admin/users/new".to_owned(),
+                vec![("name", "Forged"), ("email", "forged@x.test")],
+            ),
         ] {
             let mut f = f;
             if let Some(t) = bad {
                 f.push(("_csrf", t));
             }
-            assert_eq!(b.post(&p, &f).await.status, StatusCode::FORBIDDEN, "{p} {bad:?}");
+            assert_eq!(
+                b.post(&p, &f).await.status,
+                StatusCode::FORBIDDEN,
+                "{p} {bad:?}"
+            );
         }
     }
     let user = app.get(&format!("/api/v2/users/{id}")).await.body["user"].clone();
     assert_eq!(user["name"], "Target");
     assert_eq!(user["suspended"], false);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM api_tokens").await, 1);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM users WHERE name = 'Forged'").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM users WHERE name = 'Forged'")
+            .await,
+        0
+    );
     // An import upload carries the token in a header.
-    let req = b.http.post(format!("{}/admin/import?name=a.csv", b.base)).header("X-CSRF-Token", theirs.as_str()).body("name,email\nA,csrf-import@x.test\n");
+    let req = b
+        .http
+        .post(format!("{}/admin/import?name=a.csv", b.base))
+        .header("X-CSRF-Token", theirs.as_str())
+        .body("name,email\nA,csrf-import@x.test\n");
     assert_eq!(b.send(req).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM identities WHERE value = 'csrf-import@x.test'").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM identities WHERE value = 'csrf-import@x.test'")
+            .await,
+        0
+    );
     // Signing out takes the token too.
-    assert_eq!(b.post("/admin/logout", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b.post("/admin/logout", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(b.get("/admin/users").await.status, StatusCode::OK);
     // The sign-in form's own token: a POST without the form's cookie is refused.
     let mut c = Browser::new(&app);
     let r = c
-        .post("/admin/login", &[("_csrf", "x"), ("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .post(
+            "/admin/login",
+            &[
+                ("_csrf", "x"),
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(!c.cookies.iter().any(|(k, _)| k == "deskd_session"));
     // With the right token the same edit goes through.
-    let r = b.post(&path, &[("_csrf", mine.as_str()), ("name", "Changed")]).await;
+    let r = b
+        .post(&path, &[("_csrf", mine.as_str()), ("name", "Changed")])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    assert_eq!(app.get(&format!("/api/v2/users/{id}")).await.body["user"]["name"], "Changed");
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{id}")).await.body["user"]["name"],
+        "Changed"
+    );
 }
 
 async fn output_is_escaped(app: TestApp) {
@@ -342,7 +466,12 @@ async fn output_is_escaped(app: TestApp) {
         .upsert(json!({"name": name, "email": "xss@x.test", "tags": ["<b>t</b>"], "notes": "\"><img src=x onerror=alert(2)>", "user_fields": {"k": "</textarea><script>3</script>"}}))
         .await;
     let id = r.body["user"]["id"].as_i64().unwrap();
-    let org = app.post("/api/v2/organizations", json!({"organization": {"name": "<i>Org</i>"}})).await;
+    let org = app
+        .post(
+            "/api/v2/organizations",
+            json!({"organization": {"name": "<i>Org</i>"}}),
+        )
+        .await;
     let org_id = org.body["organization"]["id"].as_i64().unwrap();
     let mut b = Browser::signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     for path in [
@@ -354,7 +483,11 @@ async fn output_is_escaped(app: TestApp) {
         format!("/admin/organizations/{org_id}"),
     ] {
         let page = b.get(&path).await;
-        assert!(page.status.is_success() || page.status == StatusCode::BAD_REQUEST, "{path}: {}", page.status);
+        assert!(
+            page.status.is_success() || page.status == StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            page.status
+        );
         for raw in ["<script>alert", "<script>3", "<img src=x", "<b>", "<i>Org"] {
             assert!(!page.text.contains(raw), "{path} has {raw} unescaped");
         }
@@ -363,9 +496,20 @@ async fn output_is_escaped(app: TestApp) {
     assert!(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(page.text.contains("&lt;/textarea&gt;"));
     // Only deskd's own script is loaded, and the CSP says so.
-    let r = app.client.get(app.url("/admin/login")).send().await.unwrap();
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let r = app
+        .client
+        .get(app.url("/admin/login"))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(r.headers()["x-frame-options"], "DENY");
 }
 
@@ -375,34 +519,81 @@ async fn agents_get_what_the_api_gives_them(app: TestApp) {
     let mut b = Browser::signed_in(&app, "agent@x.test", AGENT_PASSWORD).await;
     let users = b.get("/admin/users").await;
     assert_eq!(users.status, StatusCode::OK);
-    assert!(!users.text.contains("href=\"/admin/settings\""), "no settings link for agents");
+    assert!(
+        !users.text.contains("href=\"/admin/settings\""),
+        "no settings link for agents"
+    );
     let token = users.csrf();
     let r = b.get("/admin/settings").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(!r.text.contains("API tokens"));
     let tokens = app.scalar("SELECT COUNT(*) FROM api_tokens").await;
-    let r = b.post("/admin/settings/tokens", &[("_csrf", &token), ("description", "agent's")]).await;
+    let r = b
+        .post(
+            "/admin/settings/tokens",
+            &[("_csrf", &token), ("description", "agent's")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = b.post("/admin/settings/bulk_import", &[("_csrf", &token), ("on", "false")]).await;
+    let r = b
+        .post(
+            "/admin/settings/bulk_import",
+            &[("_csrf", &token), ("on", "false")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM api_tokens").await, tokens);
     let admin = admin_id(&app).await;
-    let r = b.post(&format!("/admin/settings/tokens/{admin}/revoke"), &[("_csrf", &token)]).await;
+    let r = b
+        .post(
+            &format!("/admin/settings/tokens/{admin}/revoke"),
+            &[("_csrf", &token)],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // The API's rule: no agent raises anyone to admin. The page answers what the API did.
-    let r = b.post(&format!("/admin/users/{end}"), &[("_csrf", &token), ("role", "admin")]).await;
+    let r = b
+        .post(
+            &format!("/admin/users/{end}"),
+            &[("_csrf", &token), ("role", "admin")],
+        )
+        .await;
     assert!(r.status.is_client_error(), "{}", r.status);
-    assert_eq!(app.get(&format!("/api/v2/users/{end}")).await.body["user"]["role"], "end-user");
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{end}")).await.body["user"]["role"],
+        "end-user"
+    );
     // What an agent may do, the page does.
-    let r = b.post(&format!("/admin/users/{end}"), &[("_csrf", &token), ("notes", "called")]).await;
+    let r = b
+        .post(
+            &format!("/admin/users/{end}"),
+            &[("_csrf", &token), ("notes", "called")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    assert_eq!(app.get(&format!("/api/v2/users/{end}")).await.body["user"]["notes"], "called");
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{end}")).await.body["user"]["notes"],
+        "called"
+    );
     let api_answer = app
-        .send(Method::DELETE, &format!("/api/v2/users/{admin}"), &Auth::as_user("agent@x.test"), None)
+        .send(
+            Method::DELETE,
+            &format!("/api/v2/users/{admin}"),
+            &Auth::as_user("agent@x.test"),
+            None,
+        )
         .await
         .status;
-    let r = b.post(&format!("/admin/users/{admin}/delete"), &[("_csrf", &token)]).await;
-    assert_eq!(r.status, api_answer, "deleting the admin: the page answers as the API");
+    let r = b
+        .post(
+            &format!("/admin/users/{admin}/delete"),
+            &[("_csrf", &token)],
+        )
+        .await;
+    assert_eq!(
+        r.status, api_answer,
+        "deleting the admin: the page answers as the API"
+    );
     assert_eq!(app.get("/api/v2/users/me").await.status, StatusCode::OK);
 }
 
@@ -416,11 +607,27 @@ async fn sessions_end_with_the_credential(app: TestApp) {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM web_sessions").await, 0);
     // A role change ends it, even a promotion.
     let mut b = Browser::signed_in(&app, "agent@x.test", "a new agent password 1").await;
-    assert_eq!(app.put(&format!("/api/v2/users/{id}"), json!({"user": {"role": "admin"}})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.put(
+            &format!("/api/v2/users/{id}"),
+            json!({"user": {"role": "admin"}})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
     assert!(b.get("/admin/users").await.to_sign_in());
     // Suspension ends it.
     let mut b = Browser::signed_in(&app, "agent@x.test", "a new agent password 1").await;
-    assert_eq!(app.put(&format!("/api/v2/users/{id}"), json!({"user": {"suspended": true}})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.put(
+            &format!("/api/v2/users/{id}"),
+            json!({"user": {"suspended": true}})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
     assert!(b.get("/admin/users").await.to_sign_in());
     // Signing out ends it for good: the same cookie no longer opens a page.
     let mut b = Browser::signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -436,36 +643,62 @@ async fn sessions_end_with_the_credential(app: TestApp) {
     let mut a = Browser::signed_in(&app, "agent2@x.test", AGENT_PASSWORD).await;
     let mut admin = Browser::signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let t = admin.token().await;
-    let r = admin.post(&format!("/admin/users/{other}"), &[("_csrf", &t), ("role", "end-user")]).await;
+    let r = admin
+        .post(
+            &format!("/admin/users/{other}"),
+            &[("_csrf", &t), ("role", "end-user")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     assert!(a.get("/admin/users").await.to_sign_in());
 }
 
 async fn sign_out_reaches_every_replica(app: TestApp) {
-    let b_server = TestApp::replica_of(&app, deskd_server::Config { rate_limits: false, ..deskd_server::Config::default() }).await;
+    let b_server = TestApp::replica_of(
+        &app,
+        deskd_server::Config {
+            rate_limits: false,
+            ..deskd_server::Config::default()
+        },
+    )
+    .await;
     let mut on_a = Browser::signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let mut on_b = Browser::new(&b_server);
     on_b.cookies = on_a.cookies.clone();
     // The other server knows the session (and caches it).
     assert_eq!(on_b.get("/admin/users").await.status, StatusCode::OK);
     let token = on_a.token().await;
-    assert_eq!(on_a.post("/admin/logout", &[("_csrf", &token)]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        on_a.post("/admin/logout", &[("_csrf", &token)])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
     let start = Instant::now();
     while !on_b.get("/admin/users").await.to_sign_in() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the other server still accepts the session");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the other server still accepts the session"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Reads an event stream to its end: (event name, data) pairs.
 async fn events(app: &TestApp, auth: &Auth, id: &str) -> (StatusCode, Vec<(String, Value)>) {
-    let mut req = app.client.get(app.url(&format!("/api/v2/job_statuses/{id}/events")));
+    let mut req = app
+        .client
+        .get(app.url(&format!("/api/v2/job_statuses/{id}/events")));
     if let Auth::Token(e, t) = auth {
         req = req.basic_auth(format!("{e}/token"), Some(t));
     }
     let resp = req.send().await.unwrap();
     let status = resp.status();
-    let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let text = resp.text().await.unwrap();
     if status != StatusCode::OK {
         return (status, Vec::new());
@@ -490,8 +723,15 @@ async fn events(app: &TestApp, auth: &Auth, id: &str) -> (StatusCode, Vec<(Strin
 }
 
 async fn job_events_follow_a_job(app: TestApp) {
-    let users: Vec<Value> = (0..100).map(|i| json!({"name": format!("E{i}"), "email": format!("e{i}@events.test")})).collect();
-    let r = app.post("/api/v2/users/create_or_update_many", json!({ "users": users })).await;
+    let users: Vec<Value> = (0..100)
+        .map(|i| json!({"name": format!("E{i}"), "email": format!("e{i}@events.test")}))
+        .collect();
+    let r = app
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({ "users": users }),
+        )
+        .await;
     let id = r.body["job_status"]["id"].as_str().unwrap().to_owned();
     let (status, evs) = events(&app, &Auth::admin(), &id).await;
     assert_eq!(status, StatusCode::OK);
@@ -504,31 +744,53 @@ async fn job_events_follow_a_job(app: TestApp) {
     for (name, b) in &evs[..evs.len() - 1] {
         assert_eq!(name, "progress");
         assert!(b["job_status"]["results"].is_null());
-        seen.push((b["job_status"]["status"].as_str().unwrap().to_owned(), b["job_status"]["progress"].as_i64().unwrap_or(0)));
+        seen.push((
+            b["job_status"]["status"].as_str().unwrap().to_owned(),
+            b["job_status"]["progress"].as_i64().unwrap_or(0),
+        ));
     }
-    assert!(seen.windows(2).all(|w| w[0] != w[1] && w[0].1 <= w[1].1), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] != w[1] && w[0].1 <= w[1].1),
+        "{seen:?}"
+    );
     // A finished job: one event, at once.
     let (_, again) = events(&app, &Auth::admin(), &id).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].0, "completed");
     // The API's rules: 404 for no such job, 401 anonymous, 403 end users.
-    assert_eq!(events(&app, &Auth::admin(), "V3-nosuchjob").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(events(&app, &Auth::None, &id).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        events(&app, &Auth::admin(), "V3-nosuchjob").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        events(&app, &Auth::None, &id).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     app.make_user("End", "end@events.test", "end-user").await;
-    assert_eq!(events(&app, &Auth::as_user("end@events.test"), &id).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        events(&app, &Auth::as_user("end@events.test"), &id).await.0,
+        StatusCode::FORBIDDEN
+    );
     // The job's page follows the same stream through the session.
     let mut b = Browser::signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let page = b.get(&format!("/admin/jobs/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("value=\"100\""));
     let stream = b.get(&format!("/admin/jobs/{id}/events")).await;
-    assert!(stream.text.starts_with("event: completed"), "{}", &stream.text[..stream.text.len().min(80)]);
+    assert!(
+        stream.text.starts_with("event: completed"),
+        "{}",
+        &stream.text[..stream.text.len().min(80)]
+    );
     assert_eq!(b.get("/admin/jobs").await.status, StatusCode::OK);
 }
 
 /// Reads an import answer's JSON lines.
 fn lines(text: &str) -> Vec<Value> {
-    text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 async fn import_through_the_page(app: TestApp) {
@@ -538,14 +800,34 @@ async fn import_through_the_page(app: TestApp) {
     // Invalid rows: each named by its line, and nothing is sent.
     let before = app.count_users().await;
     let bad = "name,email\nGood,good@imp.test\nNo Email,\n,noname@imp.test\nDup,good@imp.test\n";
-    let req = b.http.post(format!("{}/admin/import?name=bad.csv", b.base)).header("X-CSRF-Token", token.as_str()).body(bad);
+    let req = b
+        .http
+        .post(format!("{}/admin/import?name=bad.csv", b.base))
+        .header("X-CSRF-Token", token.as_str())
+        .body(bad);
     let r = b.send(req).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = serde_json::from_str(&r.text).unwrap();
-    let problems: Vec<&str> = body["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-    assert!(problems.iter().any(|p| p.starts_with("line 3:")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.starts_with("line 4:")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.starts_with("line 5:") && p.contains("line 2")), "{problems:?}");
+    let problems: Vec<&str> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.starts_with("line 3:")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.starts_with("line 4:")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("line 5:") && p.contains("line 2")),
+        "{problems:?}"
+    );
     assert_eq!(app.count_users().await, before);
     // 251 users in CSV: three batches, each followed to its end.
     let mut csv = String::from("name,email,tags,user_fields.plan\n");
@@ -553,7 +835,11 @@ async fn import_through_the_page(app: TestApp) {
         csv.push_str(&format!("User {i},u{i}@imp.test,a b,gold\n"));
     }
     csv.push_str("Odd One,odd@imp.test,,\n");
-    let req = b.http.post(format!("{}/admin/import?name=users.csv", b.base)).header("X-CSRF-Token", token.as_str()).body(csv.clone());
+    let req = b
+        .http
+        .post(format!("{}/admin/import?name=users.csv", b.base))
+        .header("X-CSRF-Token", token.as_str())
+        .body(csv.clone());
     let r = b.send(req).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let msgs = lines(&r.text);
@@ -563,37 +849,82 @@ async fn import_through_the_page(app: TestApp) {
     assert_eq!(done["total"], 251, "{msgs:?}");
     assert_eq!(done["created"], 251);
     assert_eq!(done["failed"], 0);
-    let progress: Vec<i64> = msgs.iter().filter_map(|m| m["progress"]["done"].as_i64()).collect();
+    let progress: Vec<i64> = msgs
+        .iter()
+        .filter_map(|m| m["progress"]["done"].as_i64())
+        .collect();
     assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
     assert_eq!(progress.last().copied(), Some(251));
     assert_eq!(app.count_users().await, before + 251);
-    let u = app.get("/api/v2/users/search?query=email:u7@imp.test").await;
+    let u = app
+        .get("/api/v2/users/search?query=email:u7@imp.test")
+        .await;
     assert_eq!(u.body["users"][0]["user_fields"]["plan"], "gold");
     // JSON Lines, with a row the API refuses: the failures file has it, with its error.
     let jsonl = "{\"name\": \"J1\", \"email\": \"j1@imp.test\"}\n{\"name\": \"J2\", \"email\": \"j2@imp.test\", \"role\": \"boss\"}\n";
-    let req = b.http.post(format!("{}/admin/import?name=u.jsonl", b.base)).header("X-CSRF-Token", token.as_str()).body(jsonl);
+    let req = b
+        .http
+        .post(format!("{}/admin/import?name=u.jsonl", b.base))
+        .header("X-CSRF-Token", token.as_str())
+        .body(jsonl);
     let r = b.send(req).await;
     let msgs = lines(&r.text);
     let done = &msgs.last().unwrap()["done"];
     assert_eq!(done["total"], 2, "{msgs:?}");
-    assert_eq!((done["created"].as_u64(), done["failed"].as_u64()), (Some(1), Some(1)), "{done}");
+    assert_eq!(
+        (done["created"].as_u64(), done["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{done}"
+    );
     assert_eq!(done["failures"][0]["line"], 2);
-    assert!(done["failures"][0]["error"].as_str().unwrap().contains("Role"), "{done}");
+    assert!(
+        done["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Role"),
+        "{done}"
+    );
     // The failures file: the row as given, with its error, ready to fix and import again.
     let file = done["failures_file"].as_str().unwrap();
     let row: Value = serde_json::from_str(file.lines().next().unwrap()).unwrap();
-    assert_eq!((row["name"].as_str(), row["role"].as_str()), (Some("J2"), Some("boss")));
-    assert!(row["error"].as_str().unwrap().starts_with("InvalidValue"), "{row}");
+    assert_eq!(
+        (row["name"].as_str(), row["role"].as_str()),
+        (Some("J2"), Some("boss"))
+    );
+    assert!(
+        row["error"].as_str().unwrap().starts_with("InvalidValue"),
+        "{row}"
+    );
     // The same file again: every row updated or unchanged, none created.
-    let req = b.http.post(format!("{}/admin/import?name=users.csv", b.base)).header("X-CSRF-Token", token.as_str()).body(csv);
+    let req = b
+        .http
+        .post(format!("{}/admin/import?name=users.csv", b.base))
+        .header("X-CSRF-Token", token.as_str())
+        .body(csv);
     let msgs = lines(&b.send(req).await.text);
     assert_eq!(msgs.last().unwrap()["done"]["created"], 0);
     // Bulk imports off: the API refuses, and the page says why.
-    assert!(app.put("/api/v2/account/settings", json!({"settings": {"deskd": {"bulk_user_import": false}}})).await.status.is_success());
-    let req = b.http.post(format!("{}/admin/import?name=x.csv", b.base)).header("X-CSRF-Token", token.as_str()).body("name,email\nOff,off@imp.test\n");
+    assert!(
+        app.put(
+            "/api/v2/account/settings",
+            json!({"settings": {"deskd": {"bulk_user_import": false}}})
+        )
+        .await
+        .status
+        .is_success()
+    );
+    let req = b
+        .http
+        .post(format!("{}/admin/import?name=x.csv", b.base))
+        .header("X-CSRF-Token", token.as_str())
+        .body("name,email\nOff,off@imp.test\n");
     let msgs = lines(&b.send(req).await.text);
     assert!(msgs.last().unwrap()["error"].as_str().is_some(), "{msgs:?}");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM identities WHERE value = 'off@imp.test'").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM identities WHERE value = 'off@imp.test'")
+            .await,
+        0
+    );
 }
 
 async fn tokens_and_settings_through_the_page(app: TestApp) {
@@ -601,30 +932,66 @@ async fn tokens_and_settings_through_the_page(app: TestApp) {
     let page = b.get("/admin/settings").await;
     assert_eq!(page.status, StatusCode::OK);
     let token = page.csrf();
-    let r = b.post("/admin/settings/tokens", &[("_csrf", &token), ("description", "from the page")]).await;
+    let r = b
+        .post(
+            "/admin/settings/tokens",
+            &[("_csrf", &token), ("description", "from the page")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let at = r.text.find("data-field=\"new-token\">").unwrap() + "data-field=\"new-token\">".len();
     let secret = r.text[at..at + r.text[at..].find('<').unwrap()].to_owned();
     assert_eq!(secret.len(), 40);
     let auth = Auth::Token(ADMIN_EMAIL.into(), secret.clone());
-    assert_eq!(app.get_as(&auth, "/api/v2/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&auth, "/api/v2/users/me").await.status,
+        StatusCode::OK
+    );
     // Listed, never shown again.
     let listed = b.get("/admin/settings").await;
     assert!(listed.text.contains("from the page"));
     assert!(!listed.text.contains(&secret));
-    let id = app.scalar("SELECT id FROM api_tokens WHERE description = 'from the page'").await;
-    let r = b.post(&format!("/admin/settings/tokens/{id}/revoke"), &[("_csrf", &token)]).await;
+    let id = app
+        .scalar("SELECT id FROM api_tokens WHERE description = 'from the page'")
+        .await;
+    let r = b
+        .post(
+            &format!("/admin/settings/tokens/{id}/revoke"),
+            &[("_csrf", &token)],
+        )
+        .await;
     assert_eq!(r.location, "/admin/settings?done=revoked");
-    assert_eq!(app.get_as(&auth, "/api/v2/users/me").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_as(&auth, "/api/v2/users/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // The bulk-import switch is the account setting.
-    let r = b.post("/admin/settings/bulk_import", &[("_csrf", &token), ("on", "false")]).await;
+    let r = b
+        .post(
+            "/admin/settings/bulk_import",
+            &[("_csrf", &token), ("on", "false")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.get("/api/v2/account/settings").await.body["settings"]["deskd"]["bulk_user_import"], false);
-    assert!(b.get("/admin/settings").await.text.contains("data-field=\"bulk\">off"));
+    assert_eq!(
+        app.get("/api/v2/account/settings").await.body["settings"]["deskd"]["bulk_user_import"],
+        false
+    );
+    assert!(
+        b.get("/admin/settings")
+            .await
+            .text
+            .contains("data-field=\"bulk\">off")
+    );
 }
 
 async fn users_list_pages_and_filters(app: TestApp) {
-    let org = app.post("/api/v2/organizations", json!({"organization": {"name": "Acme"}})).await;
+    let org = app
+        .post(
+            "/api/v2/organizations",
+            json!({"organization": {"name": "Acme"}}),
+        )
+        .await;
     let org_id = org.body["organization"]["id"].as_i64().unwrap();
     for i in 0..60 {
         let mut u = json!({"name": format!("Pat {i:02}"), "email": format!("pat{i}@list.test")});
@@ -648,44 +1015,140 @@ async fn users_list_pages_and_filters(app: TestApp) {
     // Role and organization filters.
     let agents = b.get("/admin/users?q=email:*@list.test&role=agent").await;
     assert_eq!(agents.text.matches("@list.test</td>").count(), 20);
-    let in_org = b.get(&format!("/admin/users?organization_id={org_id}")).await;
+    let in_org = b
+        .get(&format!("/admin/users?organization_id={org_id}"))
+        .await;
     assert_eq!(in_org.text.matches("@list.test</td>").count(), 20);
     // Bad input is a clear 400, not an error page.
-    for bad in ["/admin/users?role=boss", "/admin/users?organization_id=x", "/admin/users?after=nonsense", "/admin/users?q=color:red"] {
+    for bad in [
+        "/admin/users?role=boss",
+        "/admin/users?organization_id=x",
+        "/admin/users?after=nonsense",
+        "/admin/users?q=color:red",
+    ] {
         let r = b.get(bad).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(r.text.contains("class=\"error\""), "{bad}");
     }
     // A user's page shows identities and memberships; an unknown one is a 404 page.
-    let id = app.get("/api/v2/users/search?query=email:pat0@list.test").await.body["users"][0]["id"].as_i64().unwrap();
+    let id = app
+        .get("/api/v2/users/search?query=email:pat0@list.test")
+        .await
+        .body["users"][0]["id"]
+        .as_i64()
+        .unwrap();
     let page = b.get(&format!("/admin/users/{id}")).await;
     assert!(page.text.contains("pat0@list.test") && page.text.contains("Acme"));
-    assert_eq!(b.get("/admin/users/999999999999").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(b.get("/admin/users/abc").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(b.get(&format!("/admin/organizations/{org_id}")).await.status, StatusCode::OK);
+    assert_eq!(
+        b.get("/admin/users/999999999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get("/admin/users/abc").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get(&format!("/admin/organizations/{org_id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
     // Create, suspend, delete through the forms.
     let token = page.csrf();
-    let r = b.post("/admin/users/new", &[("_csrf", &token), ("name", "Made Here"), ("email", "made@list.test"), ("role", "end-user")]).await;
+    let r = b
+        .post(
+            "/admin/users/new",
+            &[
+                ("_csrf", &token),
+                ("name", "Made Here"),
+                ("email", "made@list.test"),
+                ("role", "end-user"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    let made: i64 = r.location.trim_start_matches("/admin/users/").split('?').next().unwrap().parse().unwrap();
-    let dup = b.post("/admin/users/new", &[("_csrf", &token), ("name", "Again"), ("email", "made@list.test")]).await;
-    assert_eq!(dup.status, StatusCode::UNPROCESSABLE_ENTITY, "the API's 422, on the form");
+    let made: i64 = r
+        .location
+        .trim_start_matches("/admin/users/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let dup = b
+        .post(
+            "/admin/users/new",
+            &[
+                ("_csrf", &token),
+                ("name", "Again"),
+                ("email", "made@list.test"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        dup.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the API's 422, on the form"
+    );
     assert!(dup.text.contains("class=\"error\""));
-    assert_eq!(b.post(&format!("/admin/users/{made}/suspend"), &[("_csrf", &token), ("suspended", "true")]).await.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.get(&format!("/api/v2/users/{made}")).await.body["user"]["suspended"], true);
-    assert_eq!(b.post(&format!("/admin/users/{made}/delete"), &[("_csrf", &token)]).await.location, "/admin/users?done=deleted");
-    assert_eq!(app.get(&format!("/api/v2/users/{made}")).await.body["user"]["active"], false);
+    assert_eq!(
+        b.post(
+            &format!("/admin/users/{made}/suspend"),
+            &[("_csrf", &token), ("suspended", "true")]
+        )
+        .await
+        .status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{made}")).await.body["user"]["suspended"],
+        true
+    );
+    assert_eq!(
+        b.post(&format!("/admin/users/{made}/delete"), &[("_csrf", &token)])
+            .await
+            .location,
+        "/admin/users?done=deleted"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v2/users/{made}")).await.body["user"]["active"],
+        false
+    );
     // A user field edited as JSON; a bad one is refused and changes nothing.
-    let r = b.post(&format!("/admin/users/{id}"), &[("_csrf", &token), ("user_fields", "{\"plan\": \"gold\"}")]).await;
+    let r = b
+        .post(
+            &format!("/admin/users/{id}"),
+            &[("_csrf", &token), ("user_fields", "{\"plan\": \"gold\"}")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let r = b.post(&format!("/admin/users/{id}"), &[("_csrf", &token), ("user_fields", "[1,2]"), ("name", "Not Saved")]).await;
+    let r = b
+        .post(
+            &format!("/admin/users/{id}"),
+            &[
+                ("_csrf", &token),
+                ("user_fields", "[1,2]"),
+                ("name", "Not Saved"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let u = app.get(&format!("/api/v2/users/{id}")).await.body["user"].clone();
     assert_eq!(u["user_fields"]["plan"], "gold");
     assert_eq!(u["name"], "Pat 00");
     // NUL bytes and odd Unicode in a form: the API's answer, no 500.
-    let r = b.post(&format!("/admin/users/{id}"), &[("_csrf", &token), ("name", "a\u{0}b")]).await;
+    let r = b
+        .post(
+            &format!("/admin/users/{id}"),
+            &[("_csrf", &token), ("name", "a\u{0}b")],
+        )
+        .await;
     assert!(r.status.is_client_error(), "{}", r.status);
-    let r = b.post(&format!("/admin/users/{id}"), &[("_csrf", &token), ("name", "Zoë 🦀 \u{202e}x")]).await;
+    let r = b
+        .post(
+            &format!("/admin/users/{id}"),
+            &[("_csrf", &token), ("name", "Zoë 🦀 \u{202e}x")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
 }
