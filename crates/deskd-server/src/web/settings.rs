@@ -118,7 +118,7 @@ async fn render(
                     dt { "Unauthenticated" } dd { (limit(c.anonymous_rate_limit, "requests a minute per address")) }
                 }
             }
-            p.hint { "The admin pages do not spend the account's budget; their sign-ins count as failed logins like the API's." }
+            p.hint { "Pages do not spend the account's budget (a sign-in is one API request); failed sign-ins count as failed logins, as on the API." }
         }
     };
     layout::html(status, page(web, Some(signed), "Settings", body))

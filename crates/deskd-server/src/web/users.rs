@@ -183,7 +183,7 @@ pub async fn list(State(web): State<Web>, signed: Signed, Query(q): Query<ListQu
                                 @if u.suspended { " " span.tag.warn { "suspended" } }
                             }
                             td { (u.email.clone().unwrap_or_default()) }
-                            td { (u.role.as_str()) }
+                            td.nowrap { (u.role.as_str()) }
                             td.hide-sm {
                                 @if let Some(o) = u.organization_id {
                                     a href=(format!("/admin/organizations/{o}")) { (o) }
@@ -275,6 +275,7 @@ async fn render_user(
             dt { "Email" } dd { (s("email")) }
             dt { "Role" } dd { (s("role")) }
             dt { "External id" } dd { (s("external_id")) }
+            dt { "Tags" } dd { @for t in &tags { span.tag { (t) } " " } }
             dt { "Created" } dd { (when_iso(&user["created_at"])) }
             dt { "Updated" } dd { (when_iso(&user["updated_at"])) }
             dt { "Last sign-in" } dd { (when_iso(&user["last_login_at"])) }
