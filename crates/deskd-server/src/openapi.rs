@@ -1064,7 +1064,16 @@ fn operation(op: &Op) -> Value {
     let success = if op.response.is_empty() {
         json!({"description": "Done"})
     } else if op.response == EVENT_STREAM {
-        json!({"description": "An event stream; each event's data is a JobStatusResponse", "content": {EVENT_STREAM: {"schema": {"type": "string"}}}})
+        // OpenAPI 3.1 has a sequential media type's `schema` describe each event.
+        json!({"description": "An event stream; each event's data is a JobStatusResponse as JSON", "content": {EVENT_STREAM: {"schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"type": "string", "enum": ["progress", "completed", "failed", "gone", "error"]},
+                "data": {"type": "string", "description": "JSON: a JobStatusResponse (without results until the last event)"},
+                "id": {"type": "string"},
+            },
+        }}}})
     } else {
         json!({"description": "Success", "content": {"application/json": {"schema": r(op.response)}}})
     };
