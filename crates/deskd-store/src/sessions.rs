@@ -107,15 +107,3 @@ pub async fn delete(conn: &mut AnyConnection, digest: &str) -> Result<bool, Stor
     }
     Ok(gone)
 }
-
-/// Sessions open now (for the settings page).
-pub async fn count_open(conn: &mut AnyConnection, now: i64) -> Result<i64, StoreError> {
-    let row = first(
-        conn,
-        sqlx::query("SELECT COUNT(*) AS n FROM web_sessions WHERE expires_at > $1").bind(now),
-    )
-    .await?;
-    row.map(|r| int(&r, "n"))
-        .transpose()
-        .map(|n| n.unwrap_or(0))
-}
