@@ -46,4 +46,6 @@ PYTHONDONTWRITEBYTECODE=1 DESKD_BIN="$bin" "$cache/venv/bin/python" -m pytest -q
 NODE_PATH="$cache/node/node_modules" node "$here/node_suite.js" || status=1
 bash "$here/schemathesis.sh" 20 || status=1
 bash "$here/curl_suite.sh" || status=1
+# The admin pages in headless chromium (installs chromium and chromedriver when missing).
+bash "$here/browser/run.sh" || status=1
 exit $status

@@ -7,8 +7,13 @@
 //!  "organizations": [{"id", "name", "external_id", ..., "created_at", "updated_at"}],
 //!  "users": [{"id", "owner", "name", "role", ..., "identities": [{"id", "type", "value",
 //!             "verified", "primary", "created_at", "updated_at"}]}],
-//!  "memberships": [{"id", "user_id", "organization_id", "default", "view_tickets", ...}]}
+//!  "memberships": [{"id", "user_id", "organization_id", "default", "view_tickets", ...}],
+//!  "user_fields": [{"key", "type", "title", ..., "custom_field_options": [...]}],
+//!  "organization_fields": [...]}
 //! ```
+//!
+//! Field definitions come first: the users' and organizations' field values are checked
+//! against the fields the document defines, as the API checks them against the account's.
 //!
 //! Reading a document is a pure plan: each user and organization goes through the same input
 //! rules as the API (`UserInput`, the upsert plan, `OrganizationInput`), then the fixture's own
@@ -20,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
+use crate::custom_field::{self, FieldDef, Resource};
 use crate::error::ValidationErrors;
 use crate::identity::{IdentityKey, IdentityRecord};
 use crate::input::UserInput;
@@ -101,6 +107,8 @@ pub struct FixtureMembership {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Fixture {
     pub bulk_user_import: Option<bool>,
+    /// User fields, then organization fields, each in its document order (ids 0 until written).
+    pub fields: Vec<crate::custom_field::FieldDef>,
     pub organizations: Vec<OrganizationRecord>,
     pub users: Vec<(UserRecord, Vec<IdentityRecord>)>,
     pub memberships: Vec<FixtureMembership>,
@@ -277,6 +285,8 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
             "organizations",
             "users",
             "memberships",
+            "user_fields",
+            "organization_fields",
         ],
         "",
     )?;
@@ -297,6 +307,32 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
         fixture.bulk_user_import = flag(settings, BULK_IMPORT, "/settings")?;
     }
 
+    // Field definitions, through the API's field rules.
+    for resource in [Resource::User, Resource::Organization] {
+        let key = resource.plural();
+        let mut defined: Vec<FieldDef> = Vec::new();
+        for (i, v) in list(doc, key)?.iter().enumerate() {
+            let at = format!("/{key}/{i}");
+            let input = custom_field::read_input(object(v, &at)?)
+                .map_err(|e| FixtureError::from_validation(&at, &e))?;
+            let mut def = custom_field::plan_create(resource, &input, &defined, now)
+                .map_err(|e| FixtureError::from_validation(&at, &e))?;
+            // Distinct provisional ids: the plan keys options and positions by id.
+            def.id = -(defined.len() as i64) - 1;
+            defined.push(def);
+        }
+        fixture.fields.extend(defined);
+    }
+    let defs_of = |r: Resource| -> Vec<FieldDef> {
+        fixture
+            .fields
+            .iter()
+            .filter(|d| d.resource == r)
+            .cloned()
+            .collect()
+    };
+    let (user_defs, org_defs) = (defs_of(Resource::User), defs_of(Resource::Organization));
+
     // Organizations, by document id and by normalized name.
     let mut org_ids: HashMap<i64, usize> = HashMap::new();
     let mut org_names: HashMap<String, usize> = HashMap::new();
@@ -308,7 +344,7 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
         let input = OrganizationInput::from_json(obj, false)
             .map_err(|e| FixtureError::from_validation(&at, &e))?;
         let mut org = input
-            .create(now)
+            .create(&org_defs, now)
             .map_err(|e| FixtureError::from_validation(&at, &e))?;
         if let Some(n) = id(obj, "id", &at)? {
             if org_ids.insert(n, i).is_some() {
@@ -426,7 +462,11 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
         // Memberships are the fixture's own; the upsert plan needs no organization facts.
         input.organization_id = None;
         input.organization_name = None;
-        let planned = upsert::plan(&input, admin, &Facts::default(), now).map_err(|r| match r {
+        let facts = Facts {
+            user_fields: user_defs.clone(),
+            ..Facts::default()
+        };
+        let planned = upsert::plan(&input, admin, &facts, now).map_err(|r| match r {
             crate::Rejection::Invalid(e) => FixtureError::from_validation(&at, &e),
             _ => FixtureError::at(at.clone(), "is not a user deskd can create"),
         })?;
@@ -708,6 +748,7 @@ pub fn document(
     organizations: &[OrganizationRecord],
     users: &[(UserRecord, Vec<IdentityRecord>)],
     memberships: &[MembershipRecord],
+    fields: &[FieldDef],
 ) -> Value {
     let mut settings = Map::new();
     if let Some(on) = bulk_user_import {
@@ -730,7 +771,33 @@ pub fn document(
             "created_at": iso(m.created_at),
             "updated_at": iso(m.updated_at),
         })).collect::<Vec<_>>(),
+        "user_fields": fields_json(fields, Resource::User),
+        "organization_fields": fields_json(fields, Resource::Organization),
     })
+}
+
+/// `resource`'s field definitions as the API shows them, less what belongs to one account (ids,
+/// URLs, timestamps), in position order.
+fn fields_json(fields: &[FieldDef], resource: Resource) -> Vec<Value> {
+    let mut list: Vec<&FieldDef> = fields.iter().filter(|d| d.resource == resource).collect();
+    list.sort_by_key(|d| (d.position, d.id));
+    list.iter()
+        .map(|d| {
+            let mut v = d.to_wire("");
+            if let Some(obj) = v.as_object_mut() {
+                for k in ["id", "url", "created_at", "updated_at"] {
+                    obj.remove(k);
+                }
+                if let Some(Value::Array(options)) = obj.get_mut("custom_field_options") {
+                    for o in options.iter_mut().filter_map(Value::as_object_mut) {
+                        o.remove("id");
+                        o.remove("url");
+                    }
+                }
+            }
+            v
+        })
+        .collect()
 }
 
 fn organization_json(o: &OrganizationRecord) -> Value {

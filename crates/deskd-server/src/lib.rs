@@ -16,6 +16,7 @@ mod extract;
 mod health;
 mod identities;
 mod incremental;
+mod job_events;
 mod job_statuses;
 pub mod limits;
 mod memberships;
@@ -33,6 +34,7 @@ mod tags;
 pub mod testmode;
 mod user_reads;
 mod users;
+mod web;
 mod worker;
 
 use std::future::Future;
@@ -155,6 +157,8 @@ pub struct AppState {
     /// True once shutdown began: `/readyz` answers 503 and workers claim no more jobs.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     pub metrics: metrics::Shared,
+    /// Set once the server starts shutting down: long-lived responses (event streams) end then.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -188,6 +192,7 @@ impl AppState {
             config: Arc::new(config),
             logins: auth::LoginCache::default(),
             local_addr,
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -195,7 +200,9 @@ impl AppState {
 /// Every route deskd serves, with the layers that must run before routing (unread bodies
 /// drained, `.json` stripped, U+0000 refused), so an embedded router behaves as the served one.
 pub fn router(state: AppState) -> Router {
-    let routes = routes(state.clone());
+    let api = routes(state.clone());
+    // The admin pages hand their requests to the API in-process, through the same routes.
+    let routes = api.clone().merge(web::routes(state.clone(), api));
     let before_routing = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(request_id::request_id))
         .layer(axum::middleware::from_fn_with_state(
@@ -235,6 +242,7 @@ fn routes(state: AppState) -> Router {
         .merge(api_tokens::routes())
         .merge(bulk::routes())
         .merge(job_statuses::routes())
+        .merge(job_events::routes())
         .merge(account::routes())
         .merge(openapi::routes())
         .merge(test_routes)
@@ -274,6 +282,7 @@ pub async fn run(
     let workers = worker::spawn(state.clone(), stopped);
     let purge = limits::spawn_purge(store.clone());
     let draining = state.draining.clone();
+    let stopping = state.stopping.clone();
     let app = router(state);
     let started = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
     let mark = started.clone();
@@ -284,6 +293,7 @@ pub async fn run(
     // flight finish within the grace.
     let shutdown = async move {
         shutdown.await;
+        stopping.send_replace(true);
         *mark.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         draining.store(true, std::sync::atomic::Ordering::Release);
         // A worker mid-job finishes its chunk and releases the rest to other replicas.

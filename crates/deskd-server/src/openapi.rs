@@ -737,6 +737,14 @@ pub const OPERATIONS: &[Op] = &[
         200,
         "JobStatusResponse",
     ),
+    op(
+        "get",
+        "/job_statuses/{job_id}/events",
+        "deskd extension: the job's progress as Server-Sent Events (`progress` on each change, then `completed` or `failed` with the results; each event's data is a JobStatusResponse)",
+        Body::None,
+        200,
+        EVENT_STREAM,
+    ),
     Op {
         query: &[
             ("start_time", "integer"),
@@ -1023,6 +1031,9 @@ fn schemas() -> Value {
     all
 }
 
+/// The response "schema" of an operation that answers with a `text/event-stream`.
+const EVENT_STREAM: &str = "text/event-stream";
+
 /// Statuses every operation may answer besides its success: client mistakes and limits.
 const ERRORS: &[(u16, &str)] = &[
     (400, "Malformed request"),
@@ -1052,6 +1063,17 @@ fn operation(op: &Op) -> Value {
     let mut responses = Map::new();
     let success = if op.response.is_empty() {
         json!({"description": "Done"})
+    } else if op.response == EVENT_STREAM {
+        // OpenAPI 3.1 has a sequential media type's `schema` describe each event.
+        json!({"description": "An event stream; each event's data is a JobStatusResponse as JSON", "content": {EVENT_STREAM: {"schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"type": "string", "enum": ["progress", "completed", "failed", "gone", "error"]},
+                "data": {"type": "string", "description": "JSON: a JobStatusResponse (without results until the last event)"},
+                "id": {"type": "string"},
+            },
+        }}}})
     } else {
         json!({"description": "Success", "content": {"application/json": {"schema": r(op.response)}}})
     };

@@ -78,6 +78,7 @@ pub const ROUTES: &[(&str, &str, Reach)] = &[
     ("GET", "/api/v2/job_statuses", Reach::Users),
     ("GET", "/api/v2/job_statuses/show_many", Reach::Users),
     ("GET", "/api/v2/job_statuses/{id}", Reach::Users),
+    ("GET", "/api/v2/job_statuses/{id}/events", Reach::Users),
     // Organizations
     ("GET", "/api/v2/organizations", Reach::Organizations),
     ("POST", "/api/v2/organizations", Reach::Organizations),

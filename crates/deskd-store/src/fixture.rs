@@ -3,6 +3,7 @@
 //! runs `owner_facts`, the model's plan, `reset::reset_account` and `apply` in one write
 //! transaction, so a refused document changes nothing.
 
+use deskd_model::custom_field::Resource;
 use deskd_model::fixture::{Fixture, Member, OwnerFacts};
 use deskd_model::identity::IdentityRecord;
 use deskd_model::membership::MembershipRecord;
@@ -119,12 +120,15 @@ pub async fn export(conn: &mut AnyConnection) -> Result<Value, StoreError> {
         })
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut fields = crate::custom_fields::list(&mut *conn, Resource::User).await?;
+    fields.extend(crate::custom_fields::list(&mut *conn, Resource::Organization).await?);
     Ok(deskd_model::fixture::document(
         owner,
         bulk,
         &orgs,
         &list,
         &memberships,
+        &fields,
     ))
 }
 
@@ -147,6 +151,11 @@ pub async fn apply(
 ) -> Result<Applied, StoreError> {
     if let Some(on) = fixture.bulk_user_import {
         settings::set(&mut *conn, BULK_IMPORT_KEY, &on.to_string()).await?;
+    }
+    for def in &fixture.fields {
+        let mut def = def.clone();
+        def.id = 0;
+        crate::custom_fields::insert(&mut *conn, &def).await?;
     }
     // Organizations.
     let mut orgs = fixture.organizations.clone();

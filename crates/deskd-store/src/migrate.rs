@@ -14,6 +14,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0006_job_attempts.sql"),
     include_str!("../migrations/sqlite/0007_organization_memberships.sql"),
     include_str!("../migrations/sqlite/0008_custom_fields.sql"),
+    include_str!("../migrations/sqlite/0011_web_sessions.sql"),
     include_str!("../migrations/sqlite/0012_name_norm.sql"),
 ];
 const POSTGRES: &[&str] = &[
@@ -25,6 +26,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0006_job_attempts.sql"),
     include_str!("../migrations/postgres/0007_organization_memberships.sql"),
     include_str!("../migrations/postgres/0008_custom_fields.sql"),
+    include_str!("../migrations/postgres/0011_web_sessions.sql"),
     include_str!("../migrations/postgres/0012_name_norm.sql"),
 ];
 

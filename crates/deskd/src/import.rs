@@ -1,18 +1,20 @@
 //! `deskd import`: bulk-sync users from CSV or JSON Lines into any Zendesk-compatible endpoint,
 //! 100 a request through create_or_update_many, several jobs in flight, resumable.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deskd_client::{Auth, Client, JobStatus};
-use serde_json::{Map, Value, json};
+use deskd_model::import::{
+    BATCH, FailureWriter, ItemResult, Outcome, Row, Source, csv_header, is_csv, outcome, read_rows,
+    validate,
+};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// Users a request carries.
-const BATCH: usize = 100;
 /// Jobs an account may have queued or working at once (Zendesk's cap).
 const MAX_IN_FLIGHT: usize = 30;
 
@@ -48,25 +50,19 @@ pub struct ImportArgs {
     failures: Option<PathBuf>,
 }
 
-/// One input row: its line in the file, the user object to send, and its text for the
-/// failures file.
-struct Row {
-    line: usize,
-    user: Map<String, Value>,
-    raw: Vec<String>,
-}
-
 pub async fn run(args: ImportArgs) -> Result<(), String> {
     // The file is read twice, streaming (validation, then import), so stdin is kept in a
     // temporary file; memory holds only the batches in flight.
     let (path, _stdin_copy) = input_path(&args.file)?;
-    let is_csv = detect(&args, &path)?;
+    let source = FileSource(path.clone());
+    let is_csv =
+        is_csv(args.format.as_deref(), &args.file, &source).map_err(|e| format!("--{e}"))?;
     let header = if is_csv {
-        Some(csv_header(&path)?)
+        Some(csv_header(&source)?)
     } else {
         None
     };
-    let (row_count, problems) = validate(&path, header.as_deref())?;
+    let (row_count, problems) = validate(&source, header.as_deref())?;
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{p}");
@@ -132,7 +128,7 @@ pub async fn run(args: ImportArgs) -> Result<(), String> {
     let mut errors = Vec::new();
     let mut batch: Vec<Row> = Vec::with_capacity(BATCH);
     let mut index = 0usize;
-    let mut rows = read_rows(&path, header.as_deref())?;
+    let mut rows = read_rows(&source, header.as_deref())?;
     loop {
         let next = rows.next().transpose()?;
         if let Some(row) = next {
@@ -212,7 +208,7 @@ struct Tally {
 
 struct Shared {
     state: Mutex<std::fs::File>,
-    failures: Mutex<FailureWriter>,
+    failures: Mutex<FailureWriter<std::fs::File>>,
     tally: Mutex<Tally>,
 }
 
@@ -256,35 +252,22 @@ fn record(
     let (mut created, mut updated, mut failed) = (0u64, 0u64, 0u64);
     {
         let mut failures = shared.failures.lock().map_err(|e| e.to_string())?;
+        let results: Vec<ItemResult> = results
+            .iter()
+            .map(|r| ItemResult {
+                index: r.index,
+                status: r.status.clone(),
+                error: r.error.clone(),
+                details: r.details.clone(),
+            })
+            .collect();
         for (i, row) in batch.iter().enumerate() {
-            let r = results
-                .iter()
-                .find(|r| r.index == Some(i))
-                .or(results.get(i));
-            match r {
-                Some(r) if r.error.is_none() && r.status.as_deref() == Some("Created") => {
-                    created += 1
-                }
-                Some(r) if r.error.is_none() => updated += 1,
-                Some(r) => {
+            match outcome(&results, i) {
+                Outcome::Created => created += 1,
+                Outcome::Updated => updated += 1,
+                Outcome::Failed(error) => {
                     failed += 1;
-                    let detail = r
-                        .details
-                        .as_ref()
-                        .map(|d| {
-                            d.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| d.to_string())
-                        })
-                        .unwrap_or_default();
-                    failures.write(
-                        row,
-                        &format!("{}: {detail}", r.error.clone().unwrap_or_default()),
-                    )?;
-                }
-                None => {
-                    failed += 1;
-                    failures.write(row, "no result for this row")?;
+                    failures.write(row, &error)?;
                 }
             }
         }
@@ -340,36 +323,32 @@ fn open(path: &PathBuf) -> Result<std::fs::File, String> {
     std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// CSV or JSON Lines: `--format`, else the file name, else the first character (`{` → JSON Lines).
-fn detect(args: &ImportArgs, path: &PathBuf) -> Result<bool, String> {
-    let name = args.file.to_ascii_lowercase();
-    Ok(match args.format.as_deref() {
-        Some("csv") => true,
-        Some("jsonl" | "json" | "ndjson") => false,
-        Some(other) => return Err(format!("--format {other}: use csv or jsonl")),
-        None if name.ends_with(".csv") => true,
-        None if name.ends_with(".jsonl")
-            || name.ends_with(".json")
-            || name.ends_with(".ndjson") =>
-        {
-            false
-        }
-        None => {
-            let mut first = [0u8; 256];
-            let n = open(path)?.read(&mut first).map_err(|e| e.to_string())?;
-            first[..n].iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
-        }
-    })
+/// The import file, opened afresh for each pass over it.
+struct FileSource(PathBuf);
+
+impl Source for FileSource {
+    fn open(&self) -> Result<Box<dyn std::io::Read>, String> {
+        Ok(Box::new(open(&self.0)?))
+    }
 }
 
-fn csv_header(path: &PathBuf) -> Result<Vec<String>, String> {
-    let mut reader = csv::Reader::from_reader(open(path)?);
-    Ok(reader
-        .headers()
-        .map_err(|e| format!("header: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .collect())
+/// The failures file: created for a fresh import, appended to when resuming.
+fn failures_writer(
+    path: &PathBuf,
+    header: Option<&[String]>,
+    fresh: bool,
+) -> Result<FailureWriter<std::fs::File>, String> {
+    let exists = path.exists() && !fresh;
+    let file = if fresh {
+        std::fs::File::create(path)
+    } else {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    FailureWriter::new(file, header, !exists)
 }
 
 /// A hex SHA-256 prefix of the file: the same file resumes the same import.
@@ -377,172 +356,6 @@ fn fingerprint(path: &PathBuf) -> Result<String, String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut open(path)?, &mut hasher).map_err(|e| e.to_string())?;
     Ok(hex(&hasher.finalize())[..24].to_owned())
-}
-
-type Rows = Box<dyn Iterator<Item = Result<Row, String>>>;
-
-/// The rows of the file, one at a time. CSV columns map to user fields: `organization` →
-/// `organization.name`, `tags` split on `;` or spaces, `user_fields.KEY` → `user_fields[KEY]`;
-/// an `error` column (from a failures file) is ignored, empty cells are left out.
-fn read_rows(path: &PathBuf, header: Option<&[String]>) -> Result<Rows, String> {
-    let file = open(path)?;
-    let Some(header) = header else {
-        let lines = std::io::BufReader::new(file).lines().enumerate();
-        return Ok(Box::new(lines.filter_map(|(i, line)| {
-            let line = match line {
-                Ok(l) if l.trim().is_empty() => return None,
-                Ok(l) => l,
-                Err(e) => return Some(Err(format!("line {}: {e}", i + 1))),
-            };
-            Some(match serde_json::from_str(&line) {
-                Ok(Value::Object(mut user)) => {
-                    user.remove("error");
-                    Ok(Row {
-                        line: i + 1,
-                        user,
-                        raw: vec![line],
-                    })
-                }
-                Ok(_) => Err(format!("line {}: not a JSON object", i + 1)),
-                Err(e) => Err(format!("line {}: {e}", i + 1)),
-            })
-        })));
-    };
-    let header = header.to_vec();
-    let records = csv::Reader::from_reader(file).into_records();
-    Ok(Box::new(records.map(move |record| {
-        let record = record.map_err(|e| match e.position() {
-            Some(p) => format!("line {}: {e}", p.line()),
-            None => e.to_string(),
-        })?;
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let mut user = Map::new();
-        for (col, cell) in header.iter().zip(record.iter()) {
-            let cell = cell.trim();
-            if cell.is_empty() || col == "error" {
-                continue;
-            }
-            match col.as_str() {
-                "organization" => {
-                    user.insert("organization".into(), json!({ "name": cell }));
-                }
-                "tags" => {
-                    let tags: Vec<&str> =
-                        cell.split([';', ' ']).filter(|t| !t.is_empty()).collect();
-                    user.insert("tags".into(), json!(tags));
-                }
-                "verified" | "suspended" | "moderator" | "skip_verify_email" => {
-                    user.insert(col.clone(), json!(matches!(cell, "true" | "1" | "yes")));
-                }
-                c if c.starts_with("user_fields.") => {
-                    let fields = user.entry("user_fields").or_insert_with(|| json!({}));
-                    fields[&c["user_fields.".len()..]] = json!(cell);
-                }
-                c => {
-                    user.insert(c.to_owned(), json!(cell));
-                }
-            }
-        }
-        Ok(Row {
-            line,
-            user,
-            raw: record.iter().map(str::to_owned).collect(),
-        })
-    })))
-}
-
-/// Local checks before anything is sent: a name, an email or external id to match on, well-formed
-/// emails, and no email or external id twice in the file (remembered as 64-bit hashes, so a
-/// million rows fit in a few megabytes). Returns the row count and the problems.
-fn validate(path: &PathBuf, header: Option<&[String]>) -> Result<(usize, Vec<String>), String> {
-    use std::hash::{Hash, Hasher};
-    let hash = |s: &str| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        deskd_model::text::normalize(s).hash(&mut h);
-        h.finish()
-    };
-    let mut problems = Vec::new();
-    // (hash of the normalised value, line); the low bit of the hash says email or external_id.
-    let mut seen: Vec<(u64, u32)> = Vec::new();
-    let mut count = 0;
-    for row in read_rows(path, header)? {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        count += 1;
-        let text = |k: &str| {
-            row.user
-                .get(k)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-        };
-        let (name, email, external) = (
-            text("name"),
-            text("email"),
-            row.user.get("external_id").filter(|v| !v.is_null()),
-        );
-        let _ = &hash;
-        if name.is_none() {
-            problems.push(format!("line {}: name is missing", row.line));
-        }
-        if email.is_none() && external.is_none() {
-            problems.push(format!(
-                "line {}: give an email or an external_id to match the user by",
-                row.line
-            ));
-        }
-        if let Some(e) = email {
-            if !deskd_model::text::is_valid_email(e) {
-                problems.push(format!(
-                    "line {}: email {e} is not properly formatted",
-                    row.line
-                ));
-            } else {
-                seen.push((hash(e) & !1, row.line as u32));
-            }
-        }
-        if let Some(x) = external {
-            let x = x
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| x.to_string());
-            seen.push((hash(&x) | 1, row.line as u32));
-        }
-    }
-    seen.sort_unstable();
-    let dups: HashMap<usize, (bool, u32)> = seen
-        .windows(2)
-        .filter(|p| p[0].0 == p[1].0)
-        .map(|p| (p[1].1 as usize, (p[0].0 & 1 == 0, p[0].1)))
-        .collect();
-    if !dups.is_empty() {
-        // Rare: read the file once more for the repeated values, to name them.
-        for row in read_rows(path, header)?.flatten() {
-            if let Some((is_email, first)) = dups.get(&row.line) {
-                let key = if *is_email { "email" } else { "external_id" };
-                let value = row
-                    .user
-                    .get(key)
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| v.to_string())
-                    })
-                    .unwrap_or_default();
-                problems.push(format!(
-                    "line {}: {key} {} is also on line {first}",
-                    row.line,
-                    value.trim()
-                ));
-            }
-        }
-    }
-    Ok((count, problems))
 }
 
 fn load_state(path: &PathBuf, fingerprint: &str) -> Result<HashSet<usize>, String> {
@@ -573,67 +386,6 @@ fn with_suffix(base: &PathBuf, suffix: &str) -> PathBuf {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Failed rows in the input's own format, with an `error` column (CSV) or key (JSON Lines), so
-/// the file can be fixed and imported again (the `error` column is ignored then).
-enum FailureWriter {
-    Csv(csv::Writer<std::fs::File>),
-    Jsonl(std::fs::File),
-}
-
-fn failures_writer(
-    path: &PathBuf,
-    header: Option<&[String]>,
-    fresh: bool,
-) -> Result<FailureWriter, String> {
-    let exists = path.exists() && !fresh;
-    let file = if fresh {
-        std::fs::File::create(path)
-    } else {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-    }
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(match header {
-        Some(header) => {
-            let mut w = csv::Writer::from_writer(file);
-            if !exists {
-                let mut h = header.to_vec();
-                h.retain(|c| c != "error");
-                h.push("error".into());
-                w.write_record(&h).map_err(|e| e.to_string())?;
-            }
-            FailureWriter::Csv(w)
-        }
-        None => FailureWriter::Jsonl(file),
-    })
-}
-
-impl FailureWriter {
-    fn write(&mut self, row: &Row, error: &str) -> Result<(), String> {
-        match self {
-            FailureWriter::Csv(w) => {
-                let mut rec = row.raw.clone();
-                rec.push(error.to_owned());
-                w.write_record(&rec).map_err(|e| e.to_string())
-            }
-            FailureWriter::Jsonl(f) => {
-                let mut user = row.user.clone();
-                user.insert("error".into(), json!(error));
-                writeln!(f, "{}", Value::Object(user)).map_err(|e| e.to_string())
-            }
-        }
-    }
-
-    fn flush(&mut self) -> Result<(), String> {
-        match self {
-            FailureWriter::Csv(w) => w.flush().map_err(|e| e.to_string()),
-            FailureWriter::Jsonl(f) => f.flush().map_err(|e| e.to_string()),
-        }
-    }
 }
 
 /// A progress bar with users/s and ETA on a terminal; plain lines otherwise.

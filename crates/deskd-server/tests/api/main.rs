@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod admin_pages;
 mod anonymous_budget;
 mod attack_membership_races;
 mod attack_org_delete_races;
@@ -38,6 +39,7 @@ mod search_limits;
 mod server;
 mod tags;
 mod testmode;
+mod testmode_fixture_fields;
 mod testmode_fixtures;
 mod testmode_jobs;
 mod timeouts;
