@@ -184,6 +184,17 @@ async fn set_password(app: &TestApp, id: i64, password: &str) {
     assert!(r.status.is_success(), "{}", r.text);
 }
 
+/// Defines a text user field: values of undefined fields are dropped, as Zendesk drops them.
+async fn define_user_field(app: &TestApp, key: &str) {
+    let r = app
+        .post(
+            "/api/v2/user_fields",
+            json!({"user_field": {"type": "text", "key": key, "title": key}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
 async fn admin_id(app: &TestApp) -> i64 {
     app.get("/api/v2/users/me").await.body["user"]["id"]
         .as_i64()
@@ -462,6 +473,7 @@ async fn csrf_is_checked(app: TestApp) {
 }
 
 async fn output_is_escaped(app: TestApp) {
+    define_user_field(&app, "k").await;
     let name = "<script>alert(1)</script>";
     let r = app
         .upsert(json!({"name": name, "email": "xss@x.test", "tags": ["<b>t</b>"], "notes": "\"><img src=x onerror=alert(2)>", "user_fields": {"k": "</textarea><script>3</script>"}}))
@@ -795,6 +807,7 @@ fn lines(text: &str) -> Vec<Value> {
 }
 
 async fn import_through_the_page(app: TestApp) {
+    define_user_field(&app, "plan").await;
     let mut b = Browser::signed_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let token = b.token().await;
     assert_eq!(b.get("/admin/import").await.status, StatusCode::OK);
@@ -987,6 +1000,7 @@ async fn tokens_and_settings_through_the_page(app: TestApp) {
 }
 
 async fn users_list_pages_and_filters(app: TestApp) {
+    define_user_field(&app, "plan").await;
     let org = app
         .post(
             "/api/v2/organizations",

@@ -28,6 +28,17 @@ async fn spawn(backend: crate::helpers::Backend) -> TestApp {
 /// An account with a bit of everything: organizations, users of each role with several
 /// identities, tags and fields, memberships (the owner's too), a soft-deleted user, a setting.
 async fn populate(app: &TestApp) -> (i64, i64) {
+    // Values of undefined fields are dropped, as Zendesk drops them: define these first.
+    for (path, key, kind, name) in [
+        ("/api/v2/user_fields", "user_field", "text", "plan"),
+        ("/api/v2/user_fields", "user_field", "integer", "seats"),
+        ("/api/v2/organization_fields", "organization_field", "text", "tier"),
+    ] {
+        let r = app
+            .post(path, json!({key: {"type": kind, "key": name, "title": name}}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
     let r = app
         .post(
             "/api/v2/organizations",
