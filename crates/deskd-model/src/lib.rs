@@ -3,6 +3,7 @@
 //! Pure: no HTTP, no SQL, no async. The server gathers facts from the store, asks this crate to
 //! decide, and hands the decision back to the store to write.
 
+pub mod erasure;
 pub mod error;
 pub mod identity;
 pub mod identity_plan;

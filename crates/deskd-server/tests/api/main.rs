@@ -14,6 +14,7 @@ mod concurrency;
 mod create_or_update;
 mod credentials;
 mod delete;
+mod erasure;
 mod identities;
 mod incremental_time;
 mod job_submitter;
