@@ -24,6 +24,7 @@ mod login_floods;
 mod memberships;
 mod openapi;
 mod organization_bulk;
+mod organization_by_name;
 mod organizations;
 mod rate_limits;
 mod role_matrix;
