@@ -15,6 +15,7 @@ mod create_or_update;
 mod credentials;
 mod delete;
 mod erasure;
+mod fuzz;
 mod identities;
 mod incremental_time;
 mod job_submitter;
