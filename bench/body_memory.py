@@ -2,7 +2,7 @@
 # Peak RSS of a deskd server while N end users each send a 4 MiB JSON body at once (issue 11,
 # item 9: parsing a body costs many times its size).
 #
-#   python3 bench/body_memory.py target/release/deskd 8 [serve options...]
+#   python3 bench/body_memory.py target/release/deskd 8 [--shape tiny|flood] [serve options...]
 #
 # Starts the binary on a fresh SQLite database, creates an end user, then opens N connections
 # and sends on all of them at once `PUT /api/v2/users/{id}/password` (an endpoint an end user
@@ -14,6 +14,9 @@ import base64, json, os, socket, subprocess, sys, threading, time, tempfile, col
 
 binary, n = sys.argv[1], int(sys.argv[2])
 extra = sys.argv[3:]
+shape = "tiny"
+if extra[:1] == ["--shape"]:
+    shape, extra = extra[1], extra[2:]
 port = 19000 + os.getpid() % 1000
 work = tempfile.mkdtemp()
 token = "tok-0123456789"
@@ -37,9 +40,15 @@ req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v2/users", method="PO
     headers={"Content-Type": "application/json", "Authorization": auth("admin@example.org")})
 uid = json.load(urllib.request.urlopen(req))["user"]["id"]
 
-# ~4 MiB of {"a":1} objects: about 520,000 maps once parsed.
+# ~4 MiB of small objects, the costliest shape to parse. `--shape tiny` (the default): as many
+# as deskd still parses (120,000 objects, padded to 4 MiB, under its cap of 250,000 JSON values);
+# `--shape flood`: 520,000 `{"a":1}`, which deskd now refuses before parsing.
 size = 4 * 1024 * 1024 - 64
-items = ",".join(['{"a":1}'] * ((size - 40) // 8))
+if shape == "flood":
+    items = ",".join(['{"a":1}'] * ((size - 40) // 8))
+else:
+    per = (size - 40) // 120_000
+    items = ",".join(['{"a":"' + "x" * (per - 9) + '"}'] * 120_000)
 body = ('{"password": "x", "filler": [' + items + ']}').encode()
 head = (f"PUT /api/v2/users/{uid}/password HTTP/1.1\r\nHost: x\r\nAuthorization: {auth('end@example.org')}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
@@ -69,7 +78,7 @@ for t in threads: t.start()
 for t in threads: t.join()
 wall = time.time() - t0
 now, peak = rss()
-print(f"bodies={n} x {len(body) / 1048576:.1f} MiB  options={' '.join(extra) or '(defaults)'}")
+print(f"bodies={n} x {len(body) / 1048576:.1f} MiB ({shape})  options={' '.join(extra) or '(defaults)'}")
 print(f"rss before={base} MB  peak={peak} MB  after={now} MB  wall={wall:.2f} s  statuses={dict(statuses)}")
 p.terminate()
 p.wait()

@@ -4,6 +4,7 @@
 //! decide, and hands the decision back to the store to write.
 
 pub mod custom_field;
+pub mod erasure;
 pub mod error;
 pub mod field_values;
 pub mod fixture;

@@ -41,6 +41,13 @@ pub struct Actor {
     pub role: Role,
 }
 
+/// Who may create organizations: admins (agents' custom roles with organization rights are not
+/// modelled). The same rule holds for `POST /organizations` and for an organization a user write
+/// names by `organization: {name}` that does not exist yet.
+pub fn may_create_organizations(actor: Actor) -> bool {
+    actor.role == Role::Admin
+}
+
 /// Who may delete whom: admins anyone but the account owner; agents end users only.
 pub fn may_delete(actor: Actor, target_role: Role, target_id: i64, owner_id: Option<i64>) -> bool {
     match actor.role {

@@ -8,7 +8,12 @@ use unicode_normalization::UnicodeNormalization;
 /// ligatures to their letters) with final sigma folded to `σ`; then NFC again, since case
 /// mapping can leave a sequence that is no longer composed.
 pub fn fold(value: &str) -> String {
-    let composed: String = value.trim().nfc().collect();
+    let value = value.trim();
+    // ASCII is already NFC and folds as it lower-cases: the common case takes no Unicode tables.
+    if value.is_ascii() {
+        return value.to_ascii_lowercase();
+    }
+    let composed: String = value.nfc().collect();
     let folded: String = if composed.is_ascii() {
         composed.to_ascii_lowercase()
     } else {

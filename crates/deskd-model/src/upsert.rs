@@ -199,7 +199,7 @@ pub fn plan(input: &UserInput, actor: Actor, facts: &Facts, now: i64) -> Result<
             || old.suspended != plan.user.suspended
             || old.active != plan.user.active;
     }
-    apply_organization(input, facts, &mut plan);
+    apply_organization(input, actor, facts, &mut plan)?;
     Ok(plan)
 }
 
@@ -503,10 +503,15 @@ pub fn merge_tags(existing: &[String], supplied: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn apply_organization(input: &UserInput, facts: &Facts, plan: &mut Plan) {
+fn apply_organization(
+    input: &UserInput,
+    actor: Actor,
+    facts: &Facts,
+    plan: &mut Plan,
+) -> Result<(), Rejection> {
     // organization_id decides when both are given.
     if input.organization_id.is_some() {
-        return;
+        return Ok(());
     }
     if let Some(name) = &input.organization_name {
         match facts.organization_by_name {
@@ -516,12 +521,17 @@ fn apply_organization(input: &UserInput, facts: &Facts, plan: &mut Plan) {
                     plan.changed = true;
                 }
             }
+            // A new organization is created only by whoever may create organizations.
+            None if !crate::role::may_create_organizations(actor) => {
+                return Err(Rejection::Forbidden);
+            }
             None => {
                 plan.create_organization = Some(name.clone());
                 plan.changed = true;
             }
         }
     }
+    Ok(())
 }
 
 const LOCALES: &[(&str, i64)] = &[("en-US", 1)];

@@ -130,7 +130,7 @@ impl Default for Config {
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(30),
             read_timeout: Duration::from_secs(10),
-            body_budget: 16 * 1024 * 1024,
+            body_budget: 8 * 1024 * 1024,
             test_mode: false,
             metrics: metrics::Access::Admin,
             drain_delay: Duration::ZERO,

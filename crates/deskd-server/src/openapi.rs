@@ -1034,13 +1034,17 @@ fn schemas() -> Value {
 /// The response "schema" of an operation that answers with a `text/event-stream`.
 const EVENT_STREAM: &str = "text/event-stream";
 
+/// The reads whose statements are bounded by the read timeout (`Config::read_timeout`).
+const PAGED_READS: &[&str] = &["/users", "/users/search", "/users/autocomplete", "/deleted_users"];
+
 /// Statuses every operation may answer besides its success: client mistakes and limits.
 const ERRORS: &[(u16, &str)] = &[
     (400, "Malformed request"),
     (401, "Couldn't authenticate you"),
-    (403, "Not allowed for this role"),
+    (403, "Not allowed for this role, or outside the bearer token's scopes"),
     (404, "No such record"),
     (405, "Method not allowed"),
+    (408, "The request took longer than the request timeout to arrive or to answer"),
     (413, "Body too large"),
     (422, "Record invalid"),
 ];
@@ -1088,6 +1092,13 @@ fn operation(op: &Op) -> Value {
         "429".into(),
         json!({"description": "Rate limited", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"text/plain": {"schema": {"type": "string"}}}}),
     );
+    // Any body that is not JSON is refused, on every method that may carry one.
+    if op.method != "get" {
+        responses.insert("415".into(), json!({"description": "The body is not application/json", "content": {"application/json": {"schema": r("Error")}}}));
+    }
+    if op.method == "get" && PAGED_READS.contains(&op.path) {
+        responses.insert("503".into(), json!({"description": "The read ran past the read timeout", "content": {"application/json": {"schema": r("Error")}}}));
+    }
     let mut o = json!({"summary": op.summary, "operationId": operation_id(op), "parameters": params, "responses": responses});
     if op.path == "/users/me" {
         // Anonymous callers get the anonymous user.

@@ -77,7 +77,8 @@ pub(crate) async fn connect(
         );
     match backend {
         Backend::Sqlite => {
-            // The writer connection first: it creates the file and switches it to WAL.
+            create_private(&url)?;
+            // The writer connection first: it opens the file and switches it to WAL.
             let mut writer = AnyConnection::connect_with(&connect_opts).await?;
             writer.execute(SQLITE_PRAGMAS).await?;
             let pool = AnyPoolOptions::new()
@@ -104,6 +105,32 @@ pub(crate) async fn connect(
                 .await?;
             Ok((backend, pool, None))
         }
+    }
+}
+
+/// Creates a SQLite database file that does not exist yet readable and writable by its owner
+/// only (0600): it holds password hashes and everyone's personal data. SQLite creates the `-wal`
+/// and `-shm` files beside it with the database file's permissions, so they are 0600 too. An
+/// existing file keeps the permissions its owner gave it.
+fn create_private(url: &str) -> Result<(), StoreError> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(()); // in memory
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::BadUrl(format!("{path}: {e}"))),
     }
 }
 

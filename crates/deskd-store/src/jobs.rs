@@ -373,3 +373,82 @@ pub async fn idempotency_put(
     .await?;
     Ok(())
 }
+
+/// Scrubs an erased user's data from every stored job. The user's items are found by its id:
+/// named by it, or answered with it (the result entry of a create or update carries the id);
+/// the emails and external ids those items used then find the user's other items (a failed
+/// one carries no id). Those items become empty, and their result entries (and any other entry
+/// about the user) keep only their outcome. Jobs live for the retention period only, so this
+/// reads them all.
+pub async fn scrub_user(
+    conn: &mut AnyConnection,
+    mut erased: deskd_model::erasure::Erased,
+) -> Result<(), StoreError> {
+    use deskd_model::erasure::{scrubbed_item, scrubbed_result};
+    use std::collections::{HashMap, HashSet};
+    // Result entries answered with the user's id (compact JSON: `"id":N,` or `"id":N}`).
+    let id = erased.user_id;
+    let answered = all(
+        conn,
+        sqlx::query("SELECT job_id, idx FROM job_results WHERE result LIKE $1 OR result LIKE $2")
+            .bind(format!("%\"id\":{id},%"))
+            .bind(format!("%\"id\":{id}}}%")),
+    )
+    .await?;
+    let mut linked: HashMap<String, HashSet<i64>> = HashMap::new();
+    for r in &answered {
+        linked.entry(text(r, "job_id")?).or_default().insert(int(r, "idx")?);
+    }
+    let mut jobs = Vec::new();
+    for row in all(conn, sqlx::query("SELECT id, payload FROM jobs")).await? {
+        let job = text(&row, "id")?;
+        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&text(&row, "payload")?) else {
+            continue;
+        };
+        let mine = linked.get(&job);
+        for (i, item) in items.iter().enumerate() {
+            if mine.is_some_and(|m| m.contains(&(i as i64))) || erased.named_by(item) {
+                erased.learn_from(item);
+            }
+        }
+        jobs.push((job, items));
+    }
+    for (job, mut items) in jobs {
+        let mine = linked.get(&job);
+        let mut scrubbed = HashSet::new();
+        for (i, item) in items.iter_mut().enumerate() {
+            if mine.is_some_and(|m| m.contains(&(i as i64))) || erased.named_by(item) {
+                *item = scrubbed_item();
+                scrubbed.insert(i as i64);
+            }
+        }
+        if scrubbed.is_empty() {
+            continue;
+        }
+        sqlx::query("UPDATE jobs SET payload = $1 WHERE id = $2")
+            .bind(Value::Array(items).to_string())
+            .bind(job.clone())
+            .execute(&mut *conn)
+            .await?;
+        let results = all(
+            conn,
+            sqlx::query("SELECT idx, result FROM job_results WHERE job_id = $1").bind(job.clone()),
+        )
+        .await?;
+        for r in results {
+            let idx = int(&r, "idx")?;
+            let Ok(entry) = serde_json::from_str::<Value>(&text(&r, "result")?) else {
+                continue;
+            };
+            if erased.in_result(&entry, scrubbed.contains(&idx)) {
+                sqlx::query("UPDATE job_results SET result = $1 WHERE job_id = $2 AND idx = $3")
+                    .bind(scrubbed_result(&entry).to_string())
+                    .bind(job.clone())
+                    .bind(idx)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -363,6 +363,8 @@ pub async fn erase(
     now: i64,
 ) -> Result<Option<UserRecord>, StoreError> {
     crate::users::lock(conn, &[id]).await?;
+    // Whether there is a soft-deleted user to erase, read before it is erased.
+    let before = crate::users::load(conn, id).await?.filter(|u| !u.active);
     // Only a soft-deleted user is erased: the check comes first, so an active user's id
     // changes nothing (this transaction commits whatever ran before a `None`).
     let res = sqlx::query(
@@ -390,6 +392,11 @@ pub async fn erase(
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    if let Some(u) = &before {
+        // Soft deletion released the identities; what is left to know the user by in job data.
+        let values = u.email.as_deref().into_iter().chain(u.external_id.as_deref());
+        crate::jobs::scrub_user(conn, deskd_model::erasure::Erased::new(id, values)).await?;
+    }
     crate::credentials::bump_epoch(&mut *conn).await?;
     crate::users::load(conn, id).await
 }

@@ -113,7 +113,7 @@ struct ServeArgs {
     read_timeout_ms: u64,
     /// MiB of JSON request bodies read and parsed at once across the server; further bodies
     /// wait (a body larger than this still runs, alone).
-    #[arg(long, env = "DESKD_BODY_BUDGET_MIB", default_value_t = 16)]
+    #[arg(long, env = "DESKD_BODY_BUDGET_MIB", default_value_t = 8)]
     body_budget_mib: usize,
     /// Switch every rate limit on or off (`off` for benchmarks and load tests).
     #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]

@@ -59,4 +59,19 @@ async fn public_url_builds_absolute_urls() {
         r.header("location").unwrap(),
         format!("https://help.example.com/api/v2/users/{id}.json")
     );
+    // A hostile Host (and forwarded scheme) changes nothing once the public URL is set.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v2/users/{id}")))
+        .basic_auth(format!("{}/token", crate::helpers::ADMIN_EMAIL), Some(crate::helpers::ADMIN_TOKEN))
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Proto", "http")
+        .send()
+        .await
+        .expect("request");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        body["user"]["url"],
+        format!("https://help.example.com/api/v2/users/{id}.json")
+    );
 }
