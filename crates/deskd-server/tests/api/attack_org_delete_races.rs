@@ -15,9 +15,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::attack_support::{
-    end_user, job, join, membership_violations_of, org, replica, send,
-};
+use crate::attack_support::{end_user, job, join, membership_violations_of, org, replica, send};
 use crate::helpers::{Backend, TestApp};
 
 const ROUNDS: usize = 12;
@@ -44,7 +42,8 @@ async fn user_writes_racing_an_organization_delete_never_fail_and_leave_no_membe
                        "organization_id": doomed})
             })
             .collect();
-        let (put, created, submitted, joined, deleted) = tokio::join!(
+        let (put, created, submitted, joined, deleted) =
+            tokio::join!(
             send(
                 &a,
                 Method::PUT,
@@ -72,7 +71,10 @@ async fn user_writes_racing_an_organization_delete_never_fail_and_leave_no_membe
             // Before the delete: written (and then removed by it); after: the organization is
             // unknown, a 422.
             if r.status != ok && r.status != StatusCode::UNPROCESSABLE_ENTITY {
-                problems.push(format!("round {round}: {what} answered {}: {}", r.status, r.text));
+                problems.push(format!(
+                    "round {round}: {what} answered {}: {}",
+                    r.status, r.text
+                ));
             }
         }
         let status = job(&a, submitted).await;
@@ -105,7 +107,10 @@ async fn user_writes_racing_an_organization_delete_never_fail_and_leave_no_membe
         // The member of both keeps the other organization, now as its default.
         let m = a.get(&format!("/api/v2/users/{member}")).await;
         if m.body["user"]["organization_id"] != json!(other) {
-            problems.push(format!("round {round}: member left with {}", m.body["user"]["organization_id"]));
+            problems.push(format!(
+                "round {round}: member left with {}",
+                m.body["user"]["organization_id"]
+            ));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
@@ -128,18 +133,24 @@ async fn membership_jobs_racing_organization_destroy_many_complete_and_keep_the_
         }
         let keep = org(&a, &format!("Keep {round}")).await;
         let mut users = Vec::new();
-        for n in 0..4 {
-            let u = end_user(&a, &format!("bk{round}-{n}@example.org"), Some(orgs[n])).await;
+        for (n, o) in orgs.iter().enumerate() {
+            let u = end_user(&a, &format!("bk{round}-{n}@example.org"), Some(*o)).await;
             join(&a, u, keep).await;
             users.push(u);
         }
         let items: Vec<Value> = users
             .iter()
-            .flat_map(|u| orgs.iter().map(move |o| json!({"user_id": u, "organization_id": o})))
+            .flat_map(|u| {
+                orgs.iter()
+                    .map(move |o| json!({"user_id": u, "organization_id": o}))
+            })
             .collect();
         let ids: Vec<String> = orgs.iter().map(|o| o.to_string()).collect();
         let destroy = format!("/api/v2/organizations/destroy_many?ids={}", ids.join(","));
-        let default_path = format!("/api/v2/users/{}/organizations/{keep}/make_default", users[0]);
+        let default_path = format!(
+            "/api/v2/users/{}/organizations/{keep}/make_default",
+            users[0]
+        );
         let (created, destroyed, made) = tokio::join!(
             a.post(
                 "/api/v2/organization_memberships/create_many",
@@ -149,7 +160,10 @@ async fn membership_jobs_racing_organization_destroy_many_complete_and_keep_the_
             send(&b, Method::PUT, &default_path, None),
         );
         if made.status != StatusCode::OK {
-            problems.push(format!("round {round}: make_default {}: {}", made.status, made.text));
+            problems.push(format!(
+                "round {round}: make_default {}: {}",
+                made.status, made.text
+            ));
         }
         for (what, r) in [("create_many", created), ("destroy_many", destroyed)] {
             let status = job(&a, r).await;
@@ -174,7 +188,10 @@ async fn membership_jobs_racing_organization_destroy_many_complete_and_keep_the_
         for u in &users {
             let r = a.get(&format!("/api/v2/users/{u}")).await;
             if r.body["user"]["organization_id"] != json!(keep) {
-                problems.push(format!("round {round}: user {u} in {}", r.body["user"]["organization_id"]));
+                problems.push(format!(
+                    "round {round}: user {u} in {}",
+                    r.body["user"]["organization_id"]
+                ));
             }
         }
     }

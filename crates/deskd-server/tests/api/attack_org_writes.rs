@@ -82,13 +82,21 @@ async fn concurrent_create_or_update_of_one_external_id_creates_once_and_updates
                 &b,
                 Method::POST,
                 path,
-                Some(json!({"organization": {"external_id": ext.to_uppercase(), "name": format!("B {round}")}}))
+                Some(
+                    json!({"organization": {"external_id": ext.to_uppercase(), "name": format!("B {round}")}})
+                )
             ),
         );
         let mut statuses = [ra.status.as_u16(), rb.status.as_u16()];
         statuses.sort_unstable();
         if statuses != [200, 201] {
-            wrong.push((round, ra.status.as_u16(), rb.status.as_u16(), ra.text, rb.text));
+            wrong.push((
+                round,
+                ra.status.as_u16(),
+                rb.status.as_u16(),
+                ra.text,
+                rb.text,
+            ));
         }
         let found = a
             .get(&format!("/api/v2/organizations/search?external_id={ext}"))

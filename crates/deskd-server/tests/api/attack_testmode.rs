@@ -14,7 +14,6 @@
 
 use serde_json::{Value, json};
 
-
 use crate::helpers::{Auth, TestApp};
 use crate::on_both_backends;
 use crate::testmode::test_config;
@@ -49,7 +48,9 @@ async fn the_test_clock_refuses_times_it_cannot_show(app: TestApp) {
         let clock = app.get("/__deskd/clock").await.body["clock"].clone();
         assert_eq!(clock["frozen"], false, "{body}: {clock}");
         assert!(
-            clock["offset_ms"].as_i64().is_some_and(|o| o.abs() < 10_000),
+            clock["offset_ms"]
+                .as_i64()
+                .is_some_and(|o| o.abs() < 10_000),
             "{body}: {clock}"
         );
         let me = app.get_as(&Auth::admin(), "/api/v2/users/me").await;
