@@ -150,7 +150,11 @@ mod tests {
         assert_eq!(target(5_000, Some(0), None), Some(0));
         assert_eq!(target(5_000, Some(10), Some(-10)), Some(0));
         assert_eq!(target(5_000, None, Some(-5_001)), None);
-        assert_eq!(target(5_000, Some(-1), Some(1)), None, "the set time itself is checked");
+        assert_eq!(
+            target(5_000, Some(-1), Some(1)),
+            None,
+            "the set time itself is checked"
+        );
         assert_eq!(target(5_000, Some(253_402_300_800_000), None), None);
         assert_eq!(target(5_000, None, Some(i64::MAX)), None);
         assert_eq!(target(5_000, Some(i64::MIN), None), None);

@@ -290,12 +290,35 @@ pub async fn create_or_update(
         (None, Some(ext)) => id_by_external_id(conn, ext).await?,
         _ => None,
     };
-    match input.create_or_update_target(ext_holder) {
-        Some(id) => Ok(update_by_id(conn, id, input, now)
+    if let Some(id) = input.create_or_update_target(ext_holder) {
+        return Ok(update_by_id(conn, id, input, now)
             .await?
-            .map(Saved::Updated)),
-        None => Ok(create(conn, input, now).await?.map(Saved::Created)),
+            .map(Saved::Updated));
     }
+    let mut org = match input.create(now) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    // The uniqueness check reads the holders again. A create of the same external id that
+    // committed since the lookup above (READ COMMITTED) is found there: it is updated, as if
+    // this request had come second, rather than refused as "taken", which no order of the two
+    // requests answers. A commit after this read fails the insert on the unique index, and the
+    // write is re-run.
+    let name_holder = id_by_name(conn, &org.name).await?;
+    let ext_holder = match &org.external_id {
+        Some(ext) => id_by_external_id(conn, ext).await?,
+        None => None,
+    };
+    if let Some(id) = input.create_or_update_target(ext_holder) {
+        return Ok(update_by_id(conn, id, input, now)
+            .await?
+            .map(Saved::Updated));
+    }
+    if let Err(e) = deskd_model::organization_input::check_unique(&org, name_holder, None) {
+        return Ok(Err(e.into()));
+    }
+    org.id = insert(conn, &org).await?;
+    Ok(Ok(Saved::Created(org)))
 }
 
 /// Deletes an organization; its users lose it. False when there was none.

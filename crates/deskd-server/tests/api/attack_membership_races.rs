@@ -43,12 +43,7 @@ async fn a_same_organization_write_racing_make_default_keeps_one_default() {
                 &user_path,
                 Some(json!({"user": {"organization_id": o1}}))
             ),
-            send(
-                &b,
-                Method::PUT,
-                &default_path,
-                None
-            ),
+            send(&b, Method::PUT, &default_path, None),
         );
         assert_eq!(put.status, StatusCode::OK, "{}", put.text);
         // After the PUT the user is only in A, so a make_default that comes second is a 404.

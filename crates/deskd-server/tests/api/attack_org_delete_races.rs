@@ -15,9 +15,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::attack_support::{
-    end_user, job, join, membership_violations_of, org, replica, send,
-};
+use crate::attack_support::{end_user, job, join, membership_violations_of, org, replica, send};
 use crate::helpers::{Backend, TestApp};
 
 const ROUNDS: usize = 12;
@@ -44,7 +42,8 @@ async fn user_writes_racing_an_organization_delete_never_fail_and_leave_no_membe
                        "organization_id": doomed})
             })
             .collect();
-        let (put, created, submitted, joined, deleted) = tokio::join!(
+        let (put, created, submitted, joined, deleted) =
+            tokio::join!(
             send(
                 &a,
                 Method::PUT,
@@ -72,7 +71,10 @@ async fn user_writes_racing_an_organization_delete_never_fail_and_leave_no_membe
             // Before the delete: written (and then removed by it); after: the organization is
             // unknown, a 422.
             if r.status != ok && r.status != StatusCode::UNPROCESSABLE_ENTITY {
-                problems.push(format!("round {round}: {what} answered {}: {}", r.status, r.text));
+                problems.push(format!(
+                    "round {round}: {what} answered {}: {}",
+                    r.status, r.text
+                ));
             }
         }
         let status = job(&a, submitted).await;
@@ -105,7 +107,92 @@ async fn user_writes_racing_an_organization_delete_never_fail_and_leave_no_membe
         // The member of both keeps the other organization, now as its default.
         let m = a.get(&format!("/api/v2/users/{member}")).await;
         if m.body["user"]["organization_id"] != json!(other) {
-            problems.push(format!("round {round}: member left with {}", m.body["user"]["organization_id"]));
+            problems.push(format!(
+                "round {round}: member left with {}",
+                m.body["user"]["organization_id"]
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Bulk jobs against each other on two servers: one job adds users to organizations while the
+/// other deletes those organizations, and single membership writes run beside them. Every job
+/// completes with a sound result per item and the membership invariants hold. No finding: this
+/// held on main (52967c0) too (their deadlocks are re-run); it guards the lock order
+/// (organization, then users) that the fixes here rely on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_jobs_racing_organization_destroy_many_complete_and_keep_the_invariants() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = replica(&a).await;
+    let mut problems: Vec<String> = Vec::new();
+    for round in 0..6 {
+        let mut orgs = Vec::new();
+        for n in 0..4 {
+            orgs.push(org(&a, &format!("Bulk {round}-{n}")).await);
+        }
+        let keep = org(&a, &format!("Keep {round}")).await;
+        let mut users = Vec::new();
+        for (n, o) in orgs.iter().enumerate() {
+            let u = end_user(&a, &format!("bk{round}-{n}@example.org"), Some(*o)).await;
+            join(&a, u, keep).await;
+            users.push(u);
+        }
+        let items: Vec<Value> = users
+            .iter()
+            .flat_map(|u| {
+                orgs.iter()
+                    .map(move |o| json!({"user_id": u, "organization_id": o}))
+            })
+            .collect();
+        let ids: Vec<String> = orgs.iter().map(|o| o.to_string()).collect();
+        let destroy = format!("/api/v2/organizations/destroy_many?ids={}", ids.join(","));
+        let default_path = format!(
+            "/api/v2/users/{}/organizations/{keep}/make_default",
+            users[0]
+        );
+        let (created, destroyed, made) = tokio::join!(
+            a.post(
+                "/api/v2/organization_memberships/create_many",
+                json!({ "organization_memberships": items })
+            ),
+            send(&b, Method::DELETE, &destroy, None),
+            send(&b, Method::PUT, &default_path, None),
+        );
+        if made.status != StatusCode::OK {
+            problems.push(format!(
+                "round {round}: make_default {}: {}",
+                made.status, made.text
+            ));
+        }
+        for (what, r) in [("create_many", created), ("destroy_many", destroyed)] {
+            let status = job(&a, r).await;
+            if status["status"] != "completed" {
+                problems.push(format!("round {round}: {what} {status}"));
+            }
+            for item in status["results"].as_array().cloned().unwrap_or_default() {
+                // Done, or refused for what the race left (already a member, organization
+                // gone); never an item that failed even alone ("could not be saved").
+                let ok = item["error"].is_null()
+                    || ["DuplicateValue", "BlankValue", "RecordNotFound"]
+                        .iter()
+                        .any(|e| item["error"] == *e);
+                if !ok {
+                    problems.push(format!("round {round}: {what} item {item}"));
+                }
+            }
+        }
+        for v in membership_violations_of(&a, &users).await {
+            problems.push(format!("round {round}: {v}"));
+        }
+        for u in &users {
+            let r = a.get(&format!("/api/v2/users/{u}")).await;
+            if r.body["user"]["organization_id"] != json!(keep) {
+                problems.push(format!(
+                    "round {round}: user {u} in {}",
+                    r.body["user"]["organization_id"]
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");

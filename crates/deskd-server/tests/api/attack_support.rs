@@ -93,7 +93,11 @@ async fn rows(app: &TestApp, sql: &str) -> Vec<sqlx::any::AnyRow> {
 ///
 /// Each problem comes with the user it is about.
 pub async fn membership_violations(app: &TestApp) -> Vec<(i64, String)> {
-    let users = rows(app, "SELECT id, organization_id FROM users WHERE active = 1").await;
+    let users = rows(
+        app,
+        "SELECT id, organization_id FROM users WHERE active = 1",
+    )
+    .await;
     let members = rows(
         app,
         "SELECT m.user_id, m.organization_id, m.is_default, \

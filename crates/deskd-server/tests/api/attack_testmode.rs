@@ -4,7 +4,8 @@
 //! duration) overflowed `now + offset`, so every later request panicked (its connection dropped
 //! without an answer) until the clock was reset; times past 9999 showed as 1970 and a time of
 //! `i64::MIN` ms unfroze a frozen clock (it is the "running" mark). On main (52967c0) the first
-//! hostile time below was answered 200, every run (and the next request's connection dropped).
+//! hostile time below was answered 200, every run (and the next request's connection dropped;
+//! the job workers died the same way, leaving every later job `queued`).
 //! Now such a time is a 400 and the clock does not move.
 //!
 //! The clock is process-wide: every request here must be refused, and the guard puts the real
@@ -12,7 +13,6 @@
 //! 9999) are accepted: see `deskd_model::time`'s unit test, which moves no clock.
 
 use serde_json::{Value, json};
-
 
 use crate::helpers::{Auth, TestApp};
 use crate::on_both_backends;
@@ -48,10 +48,22 @@ async fn the_test_clock_refuses_times_it_cannot_show(app: TestApp) {
         let clock = app.get("/__deskd/clock").await.body["clock"].clone();
         assert_eq!(clock["frozen"], false, "{body}: {clock}");
         assert!(
-            clock["offset_ms"].as_i64().is_some_and(|o| o.abs() < 10_000),
+            clock["offset_ms"]
+                .as_i64()
+                .is_some_and(|o| o.abs() < 10_000),
             "{body}: {clock}"
         );
         let me = app.get_as(&Auth::admin(), "/api/v2/users/me").await;
         assert_eq!(me.status, 200, "{body}: {}", me.text);
     }
+    // The job workers read the clock too: on main each one that did so panicked and was gone
+    // for good, so jobs stayed `queued` even after the clock was put back.
+    let r = app
+        .post(
+            "/api/v2/users/create_or_update_many",
+            json!({"users": [{"name": "After", "email": "after-clock@example.org"}]}),
+        )
+        .await;
+    let done = crate::attack_support::job(&app, r).await;
+    assert_eq!(done["status"], "completed", "{done}");
 }
