@@ -25,6 +25,7 @@ mod paging;
 mod paths;
 mod respond;
 pub mod scopes;
+mod search;
 pub mod serve;
 mod tags;
 pub mod testmode;
@@ -198,6 +199,7 @@ fn routes(state: AppState) -> Router {
         .merge(identities::routes())
         .merge(tags::routes())
         .merge(custom_fields::routes())
+        .merge(search::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(api_tokens::routes())

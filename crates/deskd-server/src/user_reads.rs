@@ -190,9 +190,22 @@ async fn search(
     let mut query = last(&params);
     let mut filter = UserFilter::default();
     match (query.get("query"), query.get("external_id")) {
-        (Some(q), _) => {
-            filter.terms = deskd_model::search::parse(q)
-                .map_err(|e| ApiError::bad_request("InvalidQuery", e))?;
+        (Some(_), _) => {
+            let parsed = crate::search::query_of(&query)?;
+            if let Some(t) = parsed
+                .result_type
+                .filter(|t| *t != deskd_model::search::ResultType::User)
+            {
+                let name = match t {
+                    deskd_model::search::ResultType::Organization => "organization",
+                    _ => "ticket",
+                };
+                return Err(ApiError::bad_request(
+                    "InvalidQuery",
+                    format!("type:{name} is not searchable here; use type:user or /search"),
+                ));
+            }
+            filter = crate::search::user_filter(&parsed, crate::search::sort_of(&query));
         }
         (None, Some(ext)) => filter.external_id = Some(ext.clone()),
         (None, None) => {

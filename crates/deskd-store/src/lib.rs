@@ -19,6 +19,7 @@ pub mod organizations;
 pub mod rate_limits;
 pub mod reset;
 pub mod rows;
+pub mod search;
 pub mod settings;
 pub mod tags;
 pub mod upsert;

@@ -26,6 +26,7 @@ mod organizations;
 mod rate_limits;
 mod role_matrix;
 mod scopes;
+mod search;
 mod server;
 mod tags;
 mod testmode;
