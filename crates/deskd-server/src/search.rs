@@ -230,7 +230,8 @@ struct Position {
 /// `GET /api/v2/search/export?query=...&filter[type]=user`: one type (from `filter[type]`, never
 /// `type:` in the query), cursor pages of `page[size]` (default 100, at most 1,000) in
 /// (created_at, id) order: `{results, facets, meta: {has_more, after_cursor, before_cursor},
-/// links: {prev, next}}`, no `count`. Backward paging is not supported, as on Zendesk.
+/// links: {prev, next}}`, no `count`. Backward paging is not supported, as on Zendesk. A `type:`
+/// in the query must agree with `filter[type]`.
 async fn export(
     State(app): State<AppState>,
     Staff(_): Staff,
@@ -238,12 +239,6 @@ async fn export(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let q = query_of(&params)?;
-    if q.result_type.is_some() {
-        return Err(ApiError::bad_request(
-            "InvalidQuery",
-            "the export takes its type from filter[type], not from type: in the query",
-        ));
-    }
     let kind = params
         .get("filter[type]")
         .filter(|t| !t.trim().is_empty())
@@ -259,6 +254,14 @@ async fn export(
             "filter[type] must be ticket, organization, user or group",
         )
     })?;
+    // zenpy sends the type twice (`filter[type]=user` and `type:user`); only a contradiction
+    // is refused.
+    if q.result_type.is_some_and(|t| t != kind) {
+        return Err(ApiError::bad_request(
+            "InvalidQuery",
+            "the query's type: differs from filter[type]",
+        ));
+    }
     let size = match params.get("page[size]").map(|s| s.trim().parse::<i64>()) {
         None => MAX_PER_PAGE,
         Some(Ok(n)) if (1..=EXPORT_MAX).contains(&n) => n,
@@ -308,7 +311,9 @@ async fn export(
         ResultType::Other => false,
     };
     let after_cursor = last.map(|(c, i)| encode_position(&Position { c, i }));
-    let next = after_cursor.as_ref().filter(|_| has_more).map(|cursor| {
+    // As Zendesk's (and deskd's other cursor pages): a non-empty page links to the next, and
+    // the empty page after the last one has no link, so link-following clients stop.
+    let next = after_cursor.as_ref().map(|cursor| {
         url(
             &base,
             "/search/export",
