@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use deskd_model::custom_field::{FieldDef, Resource};
+use deskd_model::custom_field::{FieldKey, Resource};
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::organization_input::OrganizationInput;
 use deskd_store::organizations::{self, Saved};
@@ -61,7 +61,7 @@ fn saved_response(
     status: StatusCode,
     org: &OrganizationRecord,
     base: &str,
-    defs: &[FieldDef],
+    defs: &[FieldKey],
 ) -> Response {
     let wire = crate::custom_fields::organization(org, base, defs);
     let mut resp = json_response(status, &json!({ "organization": wire }));

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use deskd_model::custom_field::{FieldDef, Resource};
+use deskd_model::custom_field::{FieldKey, Resource};
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::search::{Query as Parsed, ResultType, parse_query};
 use deskd_model::user::UserRecord;
@@ -88,13 +88,13 @@ fn wants(q: &Parsed, t: ResultType) -> bool {
     q.result_type.is_none_or(|have| have == t)
 }
 
-fn user_result(u: &UserRecord, base: &str, defs: &[FieldDef]) -> Value {
+fn user_result(u: &UserRecord, base: &str, defs: &[FieldKey]) -> Value {
     let mut v = json!(crate::custom_fields::user(u, base, defs));
     v["result_type"] = json!("user");
     v
 }
 
-fn org_result(o: &OrganizationRecord, base: &str, defs: &[FieldDef]) -> Value {
+fn org_result(o: &OrganizationRecord, base: &str, defs: &[FieldKey]) -> Value {
     let mut v = json!(crate::custom_fields::organization(o, base, defs));
     v["result_type"] = json!("organization");
     v
@@ -144,8 +144,8 @@ async fn search(
         total += store::count_organizations(&mut conn, &of).await?;
         orgs = store::organizations(&mut conn, &of, 0, end).await?;
     }
-    let user_defs = deskd_store::custom_fields::list(&mut conn, Resource::User).await?;
-    let org_defs = deskd_store::custom_fields::list(&mut conn, Resource::Organization).await?;
+    let user_defs = deskd_store::custom_fields::keys(&mut conn, Resource::User).await?;
+    let org_defs = deskd_store::custom_fields::keys(&mut conn, Resource::Organization).await?;
     drop(conn);
     // Both kinds in one order: the sort key when given (ties by kind, then id; all reversed
     // for desc), else users before organizations, each by id.
@@ -289,7 +289,7 @@ async fn export(
     let (mut results, mut last) = (Vec::new(), None);
     let has_more = match kind {
         ResultType::User => {
-            let defs = deskd_store::custom_fields::list(&mut conn, Resource::User).await?;
+            let defs = deskd_store::custom_fields::keys(&mut conn, Resource::User).await?;
             let mut page =
                 store::export_users(&mut conn, &user_filter(&q, None), after, size).await?;
             let more = page.len() as i64 > size;
@@ -299,7 +299,7 @@ async fn export(
             more
         }
         ResultType::Organization => {
-            let defs = deskd_store::custom_fields::list(&mut conn, Resource::Organization).await?;
+            let defs = deskd_store::custom_fields::keys(&mut conn, Resource::Organization).await?;
             let mut page =
                 store::export_organizations(&mut conn, &org_filter(&q, None), after, size).await?;
             let more = page.len() as i64 > size;
