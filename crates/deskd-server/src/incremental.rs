@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::extract::BaseUrl;
+use crate::extract::{BaseUrl, Params};
 use crate::respond::ok;
 
 /// Users a page, as Zendesk's incremental exports (at most 1,000).
@@ -63,8 +63,9 @@ async fn export(
     State(app): State<AppState>,
     Admin(_): Admin,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     within_limit(&app).await?;
     let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let now = deskd_model::time::now();
@@ -254,8 +255,9 @@ async fn users_by_time(
     State(app): State<AppState>,
     Admin(_): Admin,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     within_limit(&app).await?;
     let defs = crate::custom_fields::defs(&app, Resource::User).await?;
     let now = deskd_model::time::now();
@@ -310,8 +312,9 @@ async fn organizations_by_time(
     State(app): State<AppState>,
     Admin(_): Admin,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     within_limit(&app).await?;
     let defs = crate::custom_fields::defs(&app, Resource::Organization).await?;
     use deskd_store::organizations;

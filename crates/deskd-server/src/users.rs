@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+
 use axum::response::Response;
 use axum::routing::{get, post};
 use deskd_model::custom_field::Resource;
 use deskd_model::input::UserInput;
-use deskd_store::upsert::{Mode, UpsertItem, Upserted};
+use deskd_store::upsert::{Mode, UpsertItem};
 use deskd_store::users;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::{MaybeCaller, Staff};
 use crate::error::ApiError;
 use crate::extract::{BaseUrl, JsonObject, path_id, require_object};
-use crate::respond::{json_response, ok};
+use crate::respond::ok;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,10 +66,8 @@ async fn upsert(
         actor: caller.actor(),
         mode,
     };
-    let (status, user) = match app.store.create_or_update(item).await?? {
-        Upserted::Created(u) => (StatusCode::CREATED, u),
-        Upserted::Updated(u) => (StatusCode::OK, u),
-    };
+    let saved = app.store.create_or_update(item).await??;
+    let user = saved.record();
     // A profile first seen by email or external id is the new user's from now on: its first
     // request counts there too, so the limit holds across the switch of key.
     if let (Some(rate), Some(key)) = (app.limiter.profile, &profile_key) {
@@ -79,15 +77,10 @@ async fn upsert(
         }
     }
     let defs = crate::custom_fields::defs(app, Resource::User).await?;
-    let wire = crate::custom_fields::user(&user, base, &defs);
-    let mut resp = json_response(status, &json!({ "user": wire }));
+    let wire = crate::custom_fields::user(user, base, &defs);
+    let mut resp = crate::respond::saved(&saved, "user", &wire, &wire.url, location_on_update);
     if let Some(d) = &profile {
         crate::limits::profile_header(resp.headers_mut(), d);
-    }
-    if (status == StatusCode::CREATED || location_on_update)
-        && let Ok(loc) = HeaderValue::from_str(&wire.url)
-    {
-        resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)
 }
