@@ -122,6 +122,48 @@ const tests = {
     assert.ok(Array.isArray(users), JSON.stringify(users).slice(0, 200));
   },
 
+  async userFieldsOptionsAndValues() {
+    const key = `node_${DESKD_TAG}_tier`;
+    const created = await client.userfields.create({ user_field: { type: 'dropdown', key, title: 'Tier',
+      custom_field_options: [{ name: 'Gold', value: `gold_${DESKD_TAG}` }] } });
+    const field = created.result;
+    assert.equal(field.key, key);
+    const listed = await client.userfields.list();
+    assert.ok(listed.some((f) => f.key === key));
+    const option = await client.userfields.createOrUpdateOption(field.id, { custom_field_option: { name: 'Silver', value: `silver_${DESKD_TAG}` } });
+    assert.equal(option.response.status, 201);
+    // node-zendesk hands back the whole body here: {custom_field_options: [...]}.
+    const listedOptions = (await client.userfields.listOptions(field.id)).result;
+    const options = listedOptions.custom_field_options ?? listedOptions;
+    assert.deepEqual(options.map((o) => o.name), ['Gold', 'Silver']);
+    const other = (await client.userfields.create({ user_field: { type: 'checkbox', key: `node_${DESKD_TAG}_vip`, title: 'VIP' } })).result;
+    await client.userfields.reorder([other.id, field.id]);
+    const order = (await client.userfields.list()).map((f) => f.id);
+    assert.ok(order.indexOf(other.id) < order.indexOf(field.id), JSON.stringify(order));
+    const user = (await client.users.createOrUpdate({ user: { name: 'Node Fields', email: mail('fields'), user_fields: { [key]: `silver_${DESKD_TAG}` } } })).result;
+    assert.equal(user.user_fields[key], `silver_${DESKD_TAG}`);
+    assert.equal(user.user_fields[other.key], false);
+    await assert.rejects(client.users.update(user.id, { user: { user_fields: { [key]: 'bronze' } } }));
+    await client.userfields.delete(other.id);
+    const orgField = (await client.organizationfields.create({ organization_field: { type: 'integer', key: `node_${DESKD_TAG}_size`, title: 'Size' } })).result;
+    const org = (await client.organizations.create({ organization: { name: `Node Fields Org ${DESKD_TAG}`, organization_fields: { [orgField.key]: '12' } } })).result;
+    assert.equal(org.organization_fields[orgField.key], 12);
+    await client.organizationfields.delete(orgField.id);
+  },
+
+  async searchCountAndExport() {
+    await client.users.createOrUpdate({ user: { name: `Node Findable ${DESKD_TAG}`, email: mail('findable'), tags: [`n${DESKD_TAG}`] } });
+    await client.organizations.create({ organization: { name: `Node Findable Org ${DESKD_TAG}`, tags: [`n${DESKD_TAG}`] } });
+    const all = await client.search.queryAll(`tags:n${DESKD_TAG}`);
+    assert.deepEqual(all.map((r) => r.result_type).sort(), ['organization', 'user']);
+    const users = await client.search.queryAll(`type:user findable -tags:nothing`);
+    assert.ok(users.some((u) => u.email === mail('findable')));
+    const count = (await client.search.showResultsCount(`tags:n${DESKD_TAG}`)).result;
+    assert.equal(count.count ?? count, 2);
+    const exported = await client.search.exportResults(`tags:n${DESKD_TAG}`, 'organization', 1);
+    assert.deepEqual(exported.map((o) => o.name), [`Node Findable Org ${DESKD_TAG}`]);
+  },
+
   async listFollowsEveryPage() {
     for (let start = 0; start < 250; start += 100) {
       const users = Array.from({ length: 100 }, (_, i) => ({ name: `Node Page ${start + i}`, email: mail(`page${start + i}`) }));

@@ -8,7 +8,8 @@ import time
 import traceback
 
 from zenpy import Zenpy
-from zenpy.lib.api_objects import Identity, Organization, OrganizationMembership, User
+from zenpy.lib.api_objects import Identity, Organization, OrganizationField, OrganizationMembership, User, UserField
+from zenpy.lib.exception import APIException
 
 EMAIL, TOKEN, TAG = os.environ["DESKD_EMAIL"], os.environ["DESKD_TOKEN"], os.environ["DESKD_TAG"]
 # ZENPY_FORCE_NETLOC / ZENPY_FORCE_SCHEME point the client at deskd.
@@ -175,6 +176,49 @@ def test_rate_limit_is_honoured():
     for _ in range(5):
         assert zd.users.create_or_update(User(name="Zen Limit", email=mail("limit"))).id == u.id
     assert time.time() - start >= 1, "zenpy waited for Retry-After"
+
+
+def test_user_fields_and_values():
+    key = f"zen_{TAG}_plan"
+    field = zd.user_fields.create(UserField(type="dropdown", key=key, title="Plan", custom_field_options=[
+        {"name": "Gold", "value": f"gold_{TAG}"}, {"name": "Silver", "value": f"silver_{TAG}"}]))
+    assert field.id and field.key == key and field.type == "dropdown", field
+    assert [o.value for o in field.custom_field_options] == [f"gold_{TAG}", f"silver_{TAG}"]
+    assert zd.user_fields(id=field.id).title == "Plan"
+    assert key in [f.key for f in zd.user_fields()]
+    field.title = "Plan renamed"
+    assert zd.user_fields.update(field).title == "Plan renamed"
+    seats = zd.user_fields.create(UserField(type="integer", key=f"zen_{TAG}_seats", title="Seats"))
+    user = zd.users.create_or_update(User(name="Zen Fields", email=mail("fields"),
+                                          user_fields={key: f"GOLD_{TAG}", seats.key: "3", "undefined_key": 1}))
+    assert user.user_fields[key] == f"gold_{TAG}" and user.user_fields[seats.key] == 3, user.user_fields
+    assert "undefined_key" not in user.user_fields
+    try:
+        zd.users.create_or_update(User(email=mail("fields"), user_fields={seats.key: "many"}))
+        raise AssertionError("a bad integer was accepted")
+    except APIException as e:
+        assert "Seats" in str(e), e
+    zd.user_fields.delete(seats)
+    assert seats.key not in zd.users(id=user.id).user_fields
+    org_field = zd.organization_fields.create(OrganizationField(type="date", key=f"zen_{TAG}_since", title="Since"))
+    org = zd.organizations.create(Organization(name=f"Zen Fields Org {TAG}", organization_fields={org_field.key: "2021-02-03"}))
+    assert org.organization_fields[org_field.key] == "2021-02-03T00:00:00+00:00", org.organization_fields
+    assert org_field.key in [f.key for f in zd.organization_fields()]
+    zd.organization_fields.delete(org_field)
+
+
+def test_search_count_and_export():
+    zd.users.create_or_update(User(name=f"Zen Searchable {TAG}", email=mail("searchable"), tags=[f"s{TAG}"]))
+    zd.organizations.create(Organization(name=f"Zen Searchable Org {TAG}", tags=[f"s{TAG}"]))
+    found = list(zd.search(type="user", email=mail("searchable")))
+    assert [u.email for u in found] == [mail("searchable")], found
+    both = list(zd.search(f"tags:s{TAG}"))
+    assert sorted(type(r).__name__ for r in both) == ["Organization", "User"], both
+    orgs = list(zd.search(f"Searchable Org {TAG}", type="organization"))
+    assert [o.name for o in orgs] == [f"Zen Searchable Org {TAG}"], orgs
+    assert zd.search.count(f"tags:s{TAG}") == 2
+    exported = list(zd.search_export(f"tags:s{TAG}", type="user"))
+    assert [u.email for u in exported] == [mail("searchable")], exported
 
 
 def main():

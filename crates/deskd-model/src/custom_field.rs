@@ -146,7 +146,21 @@ pub struct FieldDef {
     pub updated_at: i64,
 }
 
+/// What a read needs of a field to show its value: its key and type, in display order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldKey {
+    pub key: String,
+    pub kind: FieldKind,
+}
+
 impl FieldDef {
+    pub fn as_key(&self) -> FieldKey {
+        FieldKey {
+            key: self.key.clone(),
+            kind: self.kind,
+        }
+    }
+
     pub fn url(&self, base: &str) -> String {
         format!("{base}/{}/{}.json", self.resource.plural(), self.id)
     }

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::custom_field::{FieldDef, FieldKind, compile_regexp};
+use crate::custom_field::{FieldDef, FieldKey, FieldKind, compile_regexp};
 use crate::error::ValidationErrors;
 use crate::input::{MAX_TEXT, has_nul, parse_int};
 
@@ -52,7 +52,7 @@ pub fn merge(stored: &mut Map<String, Value>, accepted: Map<String, Value>) {
 }
 
 /// What a read shows: every defined field, in order, with its stored value or its default.
-pub fn project(defs: &[FieldDef], stored: &Map<String, Value>) -> Map<String, Value> {
+pub fn project(defs: &[FieldKey], stored: &Map<String, Value>) -> Map<String, Value> {
     defs.iter()
         .map(|d| {
             let v = stored.get(&d.key).cloned().unwrap_or(match d.kind {
@@ -307,7 +307,8 @@ mod tests {
     #[test]
     fn projection_lists_every_field_with_defaults() {
         let stored = json!({"seats": 3, "gone": 1});
-        let shown = project(&defs(), stored.as_object().unwrap());
+        let keys: Vec<FieldKey> = defs().iter().map(FieldDef::as_key).collect();
+        let shown = project(&keys, stored.as_object().unwrap());
         assert_eq!(shown.keys().next().map(String::as_str), Some("notes"));
         assert_eq!(shown["vip"], json!(false));
         assert_eq!(shown["seats"], json!(3));

@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use deskd_model::Rejection;
-use deskd_model::custom_field::{self, FieldDef, FieldInput, OptionInput, Resource};
+use deskd_model::custom_field::{self, FieldDef, FieldInput, FieldKey, OptionInput, Resource};
 use deskd_model::field_values::project;
 use deskd_model::organization::{Organization, OrganizationRecord};
 use deskd_model::user::{User, UserRecord};
@@ -26,22 +26,22 @@ use crate::extract::{BaseUrl, JsonObject, require_object};
 use crate::paging::{Paging, cursor_body, offset_body};
 use crate::respond::{json_response, no_content, ok};
 
-/// The field definitions a response shows values of. A short read from the reserve: a write's
-/// answer needs it, and must not queue behind heavy searches.
-pub(crate) async fn defs(app: &AppState, resource: Resource) -> Result<Vec<FieldDef>, ApiError> {
+/// The fields a response shows values of (keys and types, in order). A short read from the
+/// reserve: a write's answer needs it, and must not queue behind heavy searches.
+pub(crate) async fn defs(app: &AppState, resource: Resource) -> Result<Vec<FieldKey>, ApiError> {
     let mut conn = app.store.priority_reader().await?;
-    Ok(store::list(&mut conn, resource).await?)
+    Ok(store::keys(&mut conn, resource).await?)
 }
 
 /// A user as the API shows it, its `user_fields` listing every defined field.
-pub(crate) fn user(u: &UserRecord, base: &str, defs: &[FieldDef]) -> User {
+pub(crate) fn user(u: &UserRecord, base: &str, defs: &[FieldKey]) -> User {
     let mut wire = u.to_wire(base);
     wire.user_fields = project(defs, &u.user_fields);
     wire
 }
 
 /// An organization as the API shows it, its `organization_fields` listing every defined field.
-pub(crate) fn organization(o: &OrganizationRecord, base: &str, defs: &[FieldDef]) -> Organization {
+pub(crate) fn organization(o: &OrganizationRecord, base: &str, defs: &[FieldKey]) -> Organization {
     let mut wire = o.to_wire(base);
     wire.organization_fields = project(defs, &o.organization_fields);
     wire
@@ -176,7 +176,9 @@ async fn list<K: Kind>(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let r = K::RESOURCE;
-    let fields = defs(&app, r).await?;
+    let mut conn = app.store.reader().await?;
+    let fields = store::list(&mut conn, r).await?;
+    drop(conn);
     let items = fields.iter().map(|f| (f.id, f.to_wire(&base))).collect();
     let path = format!("/{}", r.plural());
     Ok(ok(&page_of(r.plural(), items, &query, &base, &path)?))

@@ -29,6 +29,7 @@ mod paths;
 pub mod request_id;
 mod respond;
 pub mod scopes;
+mod search;
 pub mod serve;
 mod tags;
 pub mod testmode;
@@ -237,6 +238,7 @@ fn routes(state: AppState) -> Router {
         .merge(identities::routes())
         .merge(tags::routes())
         .merge(custom_fields::routes())
+        .merge(search::routes())
         .merge(incremental::routes())
         .merge(oauth::routes())
         .merge(api_tokens::routes())

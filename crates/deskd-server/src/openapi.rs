@@ -851,6 +851,189 @@ pub const OPERATIONS: &[Op] = &[
         200,
         "SettingsResponse",
     ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/user_fields",
+            "List user fields, in display order",
+            Body::None,
+            200,
+            "UserFieldPage",
+        )
+    },
+    op(
+        "post",
+        "/user_fields",
+        "Create a user field",
+        Body::Wrapped("user_field", "CustomFieldInput"),
+        201,
+        "UserFieldResponse",
+    ),
+    op(
+        "put",
+        "/user_fields/reorder",
+        "Reorder user fields (empty body)",
+        Body::Raw("UserFieldReorder"),
+        200,
+        "",
+    ),
+    op(
+        "get",
+        "/user_fields/{field_id}",
+        "Show a user field (by id or key)",
+        Body::None,
+        200,
+        "UserFieldResponse",
+    ),
+    op(
+        "put",
+        "/user_fields/{field_id}",
+        "Update a user field (type and key cannot change)",
+        Body::Wrapped("user_field", "CustomFieldInput"),
+        200,
+        "UserFieldResponse",
+    ),
+    op(
+        "delete",
+        "/user_fields/{field_id}",
+        "Delete a user field and its values",
+        Body::None,
+        204,
+        "",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/organization_fields",
+            "List organization fields, in display order",
+            Body::None,
+            200,
+            "OrganizationFieldPage",
+        )
+    },
+    op(
+        "post",
+        "/organization_fields",
+        "Create a organization field",
+        Body::Wrapped("organization_field", "CustomFieldInput"),
+        201,
+        "OrganizationFieldResponse",
+    ),
+    op(
+        "put",
+        "/organization_fields/reorder",
+        "Reorder organization fields (empty body)",
+        Body::Raw("OrganizationFieldReorder"),
+        200,
+        "",
+    ),
+    op(
+        "get",
+        "/organization_fields/{field_id}",
+        "Show a organization field (by id or key)",
+        Body::None,
+        200,
+        "OrganizationFieldResponse",
+    ),
+    op(
+        "put",
+        "/organization_fields/{field_id}",
+        "Update a organization field (type and key cannot change)",
+        Body::Wrapped("organization_field", "CustomFieldInput"),
+        200,
+        "OrganizationFieldResponse",
+    ),
+    op(
+        "delete",
+        "/organization_fields/{field_id}",
+        "Delete a organization field and its values",
+        Body::None,
+        204,
+        "",
+    ),
+    Op {
+        query: PAGING,
+        ..op(
+            "get",
+            "/user_fields/{field_id}/options",
+            "A dropdown or multiselect user field's options",
+            Body::None,
+            200,
+            "CustomFieldOptionPage",
+        )
+    },
+    op(
+        "post",
+        "/user_fields/{field_id}/options",
+        "Create (201) or update (200, by id) a user field option",
+        Body::Wrapped("custom_field_option", "CustomFieldOptionInput"),
+        201,
+        "CustomFieldOptionResponse",
+    ),
+    op(
+        "get",
+        "/user_fields/{field_id}/options/{option_id}",
+        "Show a user field option",
+        Body::None,
+        200,
+        "CustomFieldOptionResponse",
+    ),
+    op(
+        "delete",
+        "/user_fields/{field_id}/options/{option_id}",
+        "Delete a user field option",
+        Body::None,
+        204,
+        "",
+    ),
+    Op {
+        query: SEARCH,
+        ..op(
+            "get",
+            "/search",
+            "Search users and organizations (result_type on each result)",
+            Body::None,
+            200,
+            "SearchPage",
+        )
+    },
+    Op {
+        query: &[("query", "string")],
+        ..op(
+            "get",
+            "/search/count",
+            "Count search results",
+            Body::None,
+            200,
+            "SearchCount",
+        )
+    },
+    Op {
+        query: &[
+            ("query", "string"),
+            ("filter[type]", "string"),
+            ("page[size]", "integer"),
+            ("page[after]", "string"),
+        ],
+        ..op(
+            "get",
+            "/search/export",
+            "Export search results of one type (cursor pages)",
+            Body::None,
+            200,
+            "SearchExport",
+        )
+    },
+];
+
+const SEARCH: &[(&str, &str)] = &[
+    ("query", "string"),
+    ("sort_by", "string"),
+    ("sort_order", "string"),
+    ("page", "integer"),
+    ("per_page", "integer"),
 ];
 
 fn s(t: &str) -> Value {
@@ -1022,11 +1205,53 @@ fn schemas() -> Value {
         "Null": {"type": "null"},
         "Error": {"type": "object", "description": "Zendesk's error body", "properties": {"error": {"type": ["string", "object"]}, "description": s("string"), "details": s("object")}, "required": ["error"]},
     });
-    if let (Some(all), Value::Object(more), Value::Object(more_orgs)) =
-        (all.as_object_mut(), more, more_orgs)
+    // Custom fields and search.
+    let option = obj(
+        json!({"url": s("string"), "id": s("integer"), "name": s("string"), "raw_name": s("string"), "value": s("string"), "position": s("integer")}),
+        &["id", "name", "value"],
+    );
+    let field = obj(
+        json!({"url": s("string"), "id": s("integer"), "type": {"type": "string", "enum": ["text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "dropdown", "multiselect", "lookup"]},
+               "key": s("string"), "title": s("string"), "description": s("string"), "raw_title": s("string"), "raw_description": s("string"),
+               "position": s("integer"), "active": s("boolean"), "system": s("boolean"), "regexp_for_validation": n("string"),
+               "created_at": s("string"), "updated_at": s("string"), "tag": n("string"), "custom_field_options": {"type": "array", "items": r("CustomFieldOption")},
+               "relationship_target_type": n("string"), "relationship_filter": s("object")}),
+        &["id", "type", "key", "title", "position", "active"],
+    );
+    let option_input = json!({"type": "object", "properties": {"id": integer, "name": scalar, "raw_name": scalar, "value": scalar}});
+    let ids = json!({"type": "array", "items": {"type": ["integer", "string"], "minimum": 1, "pattern": "^[0-9]+$"}});
+    let fields = json!({
+        "CustomFieldOption": option,
+        "CustomField": field,
+        "CustomFieldInput": {"type": "object", "description": "type defaults to text; key and title are required on create; type and key cannot change", "properties": {
+            "type": {"type": ["string", "null"], "enum": ["text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "dropdown", "tagger", "multiselect", "lookup", "", null]},
+            "key": scalar, "title": scalar, "raw_title": scalar, "description": long_text, "raw_description": long_text,
+            "position": integer, "active": flag, "regexp_for_validation": long_text, "tag": scalar,
+            "custom_field_options": {"type": ["array", "null"], "items": option_input.clone()},
+            "relationship_target_type": scalar, "relationship_filter": {"type": ["object", "null"]}}},
+        "CustomFieldOptionInput": option_input,
+        "CustomFieldOptionResponse": wrap("custom_field_option", r("CustomFieldOption")),
+        "CustomFieldOptionPage": offset("CustomFieldOption", "custom_field_options"),
+        "UserFieldResponse": wrap("user_field", r("CustomField")),
+        "UserFieldPage": offset("CustomField", "user_fields"),
+        "UserFieldReorder": {"type": "object", "properties": {"user_field_ids": ids.clone()}, "required": ["user_field_ids"]},
+        "OrganizationFieldResponse": wrap("organization_field", r("CustomField")),
+        "OrganizationFieldPage": offset("CustomField", "organization_fields"),
+        "OrganizationFieldReorder": {"type": "object", "properties": {"organization_field_ids": ids}, "required": ["organization_field_ids"]},
+        "SearchResult": {"type": "object", "properties": {"result_type": {"type": "string", "enum": ["user", "organization"]}, "id": s("integer")}, "required": ["result_type", "id"]},
+        "SearchPage": obj(json!({"results": {"type": "array", "items": r("SearchResult")}, "facets": {"type": ["object", "null"]},
+                                 "next_page": n("string"), "previous_page": n("string"), "count": s("integer")}), &["results", "count"]),
+        "SearchCount": obj(json!({"count": s("integer")}), &["count"]),
+        "SearchExport": obj(json!({"results": {"type": "array", "items": r("SearchResult")}, "facets": {"type": ["object", "null"]},
+                                   "meta": obj(json!({"has_more": s("boolean"), "after_cursor": n("string"), "before_cursor": n("string")}), &["has_more"]),
+                                   "links": obj(json!({"prev": n("string"), "next": n("string")}), &[])}), &["results", "meta", "links"]),
+    });
+    if let (Some(all), Value::Object(more), Value::Object(more_orgs), Value::Object(fields)) =
+        (all.as_object_mut(), more, more_orgs, fields)
     {
         all.extend(more);
         all.extend(more_orgs);
+        all.extend(fields);
     }
     all
 }
@@ -1063,7 +1288,7 @@ fn operation(op: &Op) -> Value {
             json!({"name": name, "in": "path", "required": true, "schema": schema})
         })
         .collect();
-    params.extend(op.query.iter().map(|(name, t)| json!({"name": name, "in": "query", "required": false, "schema": query_schema(name, t)})));
+    params.extend(op.query.iter().map(|(name, t)| json!({"name": name, "in": "query", "required": false, "schema": query_schema(op.path, name, t)})));
     let mut responses = Map::new();
     let success = if op.response.is_empty() {
         json!({"description": "Done"})
@@ -1082,6 +1307,10 @@ fn operation(op: &Op) -> Value {
         json!({"description": "Success", "content": {"application/json": {"schema": r(op.response)}}})
     };
     responses.insert(op.status.to_string(), success);
+    if op.path.ends_with("/options") && op.method == "post" {
+        // An option given with the id of an existing one is updated.
+        responses.insert("200".into(), json!({"description": "Updated", "content": {"application/json": {"schema": r(op.response)}}}));
+    }
     if op.path.ends_with("create_or_update") {
         responses.insert("201".into(), json!({"description": "Created", "content": {"application/json": {"schema": r(op.response)}}}));
     }
@@ -1118,8 +1347,12 @@ fn operation(op: &Op) -> Value {
 }
 
 /// The accepted values of a query parameter, as the handlers check them.
-fn query_schema(name: &str, t: &str) -> Value {
+fn query_schema(path: &str, name: &str, t: &str) -> Value {
     match name {
+        // The search export's pages are larger.
+        "page[size]" if path == "/search/export" => {
+            json!({"type": "integer", "minimum": 1, "maximum": 1000})
+        }
         // Offset parameters are read leniently (nonsense is the default; per_page is capped).
         "page" | "per_page" => json!({"description": "read leniently, as Rails' to_i"}),
         "page[size]" => json!({"type": "integer", "minimum": 1, "maximum": 100}),
@@ -1127,6 +1360,12 @@ fn query_schema(name: &str, t: &str) -> Value {
         "ids" | "external_ids" => json!({"type": "string", "minLength": 1}),
         // Anything but `true` means false.
         "include_deleted" => json!({"type": "string"}),
+        "query" => json!({"type": "string", "minLength": 1}),
+        "filter[type]" => {
+            json!({"type": "string", "enum": ["user", "organization", "ticket", "group"]})
+        }
+        // Unknown sorts mean relevance; anything but asc means desc.
+        "sort_by" | "sort_order" => json!({"type": "string"}),
         _ => json!({"type": t}),
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use deskd_model::Saved;
-use deskd_model::custom_field::{FieldDef, Resource};
+use deskd_model::custom_field::{FieldKey, Resource};
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::organization_input::OrganizationInput;
 use deskd_store::organizations;
@@ -45,7 +45,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `{"organization": ...}`, 201 or 200, with an absolute `Location`.
-fn saved_response(saved: &Saved<OrganizationRecord>, base: &str, defs: &[FieldDef]) -> Response {
+fn saved_response(saved: &Saved<OrganizationRecord>, base: &str, defs: &[FieldKey]) -> Response {
     let wire = crate::custom_fields::organization(saved.record(), base, defs);
     crate::respond::saved(saved, "organization", &wire, &wire.url, true)
 }
@@ -165,7 +165,7 @@ async fn show(
 struct AllOrganizations<'a> {
     conn: &'a mut deskd_store::Conn,
     base: &'a str,
-    defs: &'a [FieldDef],
+    defs: &'a [FieldKey],
 }
 
 impl AllOrganizations<'_> {

@@ -17,7 +17,8 @@
 //!
 //! User identities are not reached by the `users` scopes: Zendesk answers a `users:write` token on
 //! an identity endpoint with "You are missing the following required scopes: write", and has no
-//! identities scope. Neither are the incremental export and account settings: only the broad
+//! identities scope. Neither are the unified search (`/search…`, which spans resources), the
+//! incremental export and account settings: only the broad
 //! `read` / `write` scopes reach them. Credentials (API tokens, OAuth tokens, passwords) need
 //! both `read` and `write`, so no token can mint, read or revoke a credential broader than itself.
 //!
@@ -244,6 +245,10 @@ pub const ROUTES: &[(&str, &str, Reach)] = &[
         "/api/v2/organization_fields/{id}",
         Reach::Organizations,
     ),
+    // The unified search spans resources: the broad scopes only.
+    ("GET", "/api/v2/search", Reach::Broad),
+    ("GET", "/api/v2/search/count", Reach::Broad),
+    ("GET", "/api/v2/search/export", Reach::Broad),
     // Identities: no resource scope (see above).
     ("GET", "/api/v2/users/{user_id}/identities", Reach::Broad),
     ("POST", "/api/v2/users/{user_id}/identities", Reach::Broad),

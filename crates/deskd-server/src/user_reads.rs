@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use deskd_model::Role;
-use deskd_model::custom_field::{FieldDef, Resource};
+use deskd_model::custom_field::{FieldKey, Resource};
 use deskd_model::user::UserRecord;
 use deskd_store::user_queries::{self, UserFilter};
 use serde_json::{Value, json};
@@ -63,12 +63,12 @@ pub(crate) async fn page(
     base: &str,
     path: &str,
     key: &str,
-    wire: fn(&UserRecord, &str, &[FieldDef]) -> Value,
+    wire: fn(&UserRecord, &str, &[FieldKey]) -> Value,
 ) -> Result<Response, ApiError> {
     let paging = Paging::from_query(query)?;
     let mut reader = app.store.reader().await?;
     let mut conn = reader.bounded(app.config.read_timeout).await?;
-    let defs = deskd_store::custom_fields::list(&mut conn, Resource::User).await?;
+    let defs = deskd_store::custom_fields::keys(&mut conn, Resource::User).await?;
     let body = match paging {
         Paging::Offset { page, per_page } => {
             let users =
@@ -118,7 +118,7 @@ pub(crate) async fn page(
     Ok(ok(&body))
 }
 
-pub(crate) fn user_wire(u: &UserRecord, base: &str, defs: &[FieldDef]) -> Value {
+pub(crate) fn user_wire(u: &UserRecord, base: &str, defs: &[FieldKey]) -> Value {
     serde_json::to_value(crate::custom_fields::user(u, base, defs)).unwrap_or(Value::Null)
 }
 
@@ -171,7 +171,7 @@ async fn show_many(
     let include_deleted = query.get("include_deleted").is_some_and(|v| v == "true");
     let mut conn = app.store.reader().await?;
     let users = user_queries::show_many(&mut conn, &ids, &external_ids, include_deleted).await?;
-    let defs = deskd_store::custom_fields::list(&mut conn, Resource::User).await?;
+    let defs = deskd_store::custom_fields::keys(&mut conn, Resource::User).await?;
     let list: Vec<Value> = users.iter().map(|u| user_wire(u, &base, &defs)).collect();
     let count = list.len();
     Ok(ok(
@@ -189,9 +189,22 @@ async fn search(
     let mut query = last(&params);
     let mut filter = UserFilter::default();
     match (query.get("query"), query.get("external_id")) {
-        (Some(q), _) => {
-            filter.terms = deskd_model::search::parse(q)
-                .map_err(|e| ApiError::bad_request("InvalidQuery", e))?;
+        (Some(_), _) => {
+            let parsed = crate::search::query_of(&query)?;
+            if let Some(t) = parsed
+                .result_type
+                .filter(|t| *t != deskd_model::search::ResultType::User)
+            {
+                let name = match t {
+                    deskd_model::search::ResultType::Organization => "organization",
+                    _ => "ticket",
+                };
+                return Err(ApiError::bad_request(
+                    "InvalidQuery",
+                    format!("type:{name} is not searchable here; use type:user or /search"),
+                ));
+            }
+            filter = crate::search::user_filter(&parsed, crate::search::sort_of(&query));
         }
         (None, Some(ext)) => filter.external_id = Some(ext.clone()),
         (None, None) => {
@@ -237,7 +250,7 @@ async fn count(
 }
 
 /// A deleted user as `/deleted_users` shows it.
-fn deleted_wire(u: &UserRecord, base: &str, _: &[FieldDef]) -> Value {
+fn deleted_wire(u: &UserRecord, base: &str, _: &[FieldKey]) -> Value {
     json!({
         "id": u.id,
         "url": format!("{base}/deleted_users/{}.json", u.id),

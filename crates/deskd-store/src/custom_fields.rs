@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use deskd_model::custom_field::{FieldDef, FieldKind, FieldOption, Resource};
+use deskd_model::custom_field::{FieldDef, FieldKey, FieldKind, FieldOption, Resource};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -101,6 +101,32 @@ pub async fn list(
         .map(|r| field(r, resource))
         .collect::<Result<Vec<_>, _>>()?;
     with_options(conn, fields).await
+}
+
+/// The key and type of every field of `resource`, in display order: what a read needs to show
+/// values, in one query (no options).
+pub async fn keys(
+    conn: &mut AnyConnection,
+    resource: Resource,
+) -> Result<Vec<FieldKey>, StoreError> {
+    let rows = all(
+        conn,
+        sqlx::query(
+            "SELECT key, type FROM custom_fields WHERE resource = $1 ORDER BY position, id",
+        )
+        .bind(resource.as_str()),
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let kind = text(r, "type")?;
+            Ok(FieldKey {
+                key: text(r, "key")?,
+                kind: FieldKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("custom field type {kind}")))?,
+            })
+        })
+        .collect()
 }
 
 /// One field by id, or by key (Zendesk's `/user_fields/{id_or_key}`). With `lock`, on

@@ -24,6 +24,7 @@ pub mod organizations;
 pub mod rate_limits;
 pub mod reset;
 pub mod rows;
+pub mod search;
 pub mod sessions;
 pub mod settings;
 pub mod snapshots;

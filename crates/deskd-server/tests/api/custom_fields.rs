@@ -685,3 +685,68 @@ async fn hostile_definitions(app: TestApp) {
         assert_eq!(app.get(path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// Two servers on one PostgreSQL database: the same key created at once from both ends with one
+/// field (the others 422 `DuplicateValue`, never a 500), and options added to one dropdown from
+/// both keep every option (the field's row is locked before the plan decides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_racing_on_fields() {
+    use crate::helpers::Backend;
+    let one = TestApp::spawn(Backend::Postgres).await;
+    let two = TestApp::replica_of(
+        &one,
+        deskd_server::Config {
+            rate_limits: false,
+            ..deskd_server::Config::default()
+        },
+    )
+    .await;
+    let (one, two) = (std::sync::Arc::new(one), std::sync::Arc::new(two));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move {
+                app.post(
+                    "/api/v2/user_fields",
+                    json!({"user_field": {"key": "raced", "title": "Raced"}}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status.as_u16() {
+            201 => created += 1,
+            422 => assert_eq!(r.body["details"]["key"][0]["error"], "DuplicateValue"),
+            other => panic!("{other}: {}", r.text),
+        }
+    }
+    assert_eq!(created, 1);
+    let f = make_field(
+        &one,
+        "user_fields",
+        json!({"key": "menu", "title": "Menu", "type": "dropdown", "custom_field_options": [{"name": "A", "value": "a"}]}),
+    )
+    .await;
+    let id = f["id"].as_i64().unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let app = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move {
+                app.post(
+                    &format!("/api/v2/user_fields/{id}/options"),
+                    json!({"custom_field_option": {"name": format!("O{i}"), "value": format!("o{i}")}}),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let options = one.get(&format!("/api/v2/user_fields/{id}/options")).await;
+    assert_eq!(options.body["count"], 11, "{}", options.text);
+}

@@ -38,6 +38,7 @@ mod rate_limits;
 mod role_matrix;
 mod scale;
 mod scopes;
+mod search;
 mod search_limits;
 mod server;
 mod tags;
