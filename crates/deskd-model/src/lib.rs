@@ -14,6 +14,7 @@ pub mod merge;
 pub mod organization;
 pub mod organization_input;
 pub mod role;
+pub mod saved;
 pub mod search;
 pub mod tags;
 pub mod text;
@@ -23,3 +24,4 @@ pub mod user;
 
 pub use error::{FieldError, Rejection, ValidationErrors};
 pub use role::Role;
+pub use saved::Saved;

@@ -73,6 +73,13 @@ impl OrganizationInput {
         self.external_id.as_ref().and_then(|e| e.as_deref())
     }
 
+    /// The organization a create_or_update writes: the one named by `id` (an unknown id is then a
+    /// 404, not a create), else `external_id_holder`, the holder of this input's external id.
+    /// The name is no key. `None`: create one.
+    pub fn create_or_update_target(&self, external_id_holder: Option<i64>) -> Option<i64> {
+        self.id.or(external_id_holder)
+    }
+
     /// A new organization from this input; the name is required.
     pub fn create(&self, now: i64) -> Result<OrganizationRecord, ValidationErrors> {
         let Some(Some(name)) = &self.name else {
@@ -150,6 +157,24 @@ pub fn duplicate_external_id(external_id: &str) -> ValidationErrors {
         &format!("{} has already been taken", external_id.trim()),
         Some("DuplicateValue"),
     )
+}
+
+/// Names and external ids are unique across organizations, case-insensitively: `org` may keep
+/// its own, but not take one that `name_holder` / `external_id_holder` (another id) has.
+pub fn check_unique(
+    org: &OrganizationRecord,
+    name_holder: Option<i64>,
+    external_id_holder: Option<i64>,
+) -> Result<(), ValidationErrors> {
+    if name_holder.is_some_and(|other| other != org.id) {
+        return Err(duplicate_name(&org.name));
+    }
+    match &org.external_id {
+        Some(ext) if external_id_holder.is_some_and(|other| other != org.id) => {
+            Err(duplicate_external_id(ext))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -246,5 +271,29 @@ mod tests {
             e.details(),
             json!({"name": [{"description": "Name: Lorem Ipsum has already been taken", "error": "DuplicateValue"}]})
         );
+    }
+
+    #[test]
+    fn an_organization_keeps_its_own_name_and_external_id_but_takes_no_other() {
+        let mut org = OrganizationRecord::new("Acme".into(), 1);
+        org.id = 7;
+        org.external_id = Some("x-1".into());
+        assert!(check_unique(&org, None, None).is_ok());
+        assert!(check_unique(&org, Some(7), Some(7)).is_ok());
+        let name = check_unique(&org, Some(8), None).unwrap_err();
+        assert_eq!(name.details()["name"][0]["error"], "DuplicateValue");
+        let ext = check_unique(&org, None, Some(8)).unwrap_err();
+        assert_eq!(ext.details()["external_id"][0]["error"], "DuplicateValue");
+        org.external_id = None;
+        assert!(check_unique(&org, None, Some(8)).is_ok());
+    }
+
+    #[test]
+    fn create_or_update_targets_the_id_then_the_external_id_holder() {
+        let by_id = read(json!({"id": 3, "external_id": "e"})).unwrap();
+        assert_eq!(by_id.create_or_update_target(Some(9)), Some(3));
+        let by_ext = read(json!({"external_id": "e", "name": "n"})).unwrap();
+        assert_eq!(by_ext.create_or_update_target(Some(9)), Some(9));
+        assert_eq!(by_ext.create_or_update_target(None), None);
     }
 }

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::account::bulk_import_enabled;
 use crate::auth::{Admin, Staff, digest};
 use crate::error::ApiError;
-use crate::extract::{BaseUrl, JsonObject, require_object};
+use crate::extract::{BaseUrl, JsonObject, Params, require_object};
 use crate::respond::{json_response, ok, too_many_requests};
 
 /// Items one bulk call may carry.
@@ -132,10 +132,10 @@ async fn update_many(
     Staff(caller): Staff,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+    Query(raw): Params,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let q = UpdateManyQuery::from(raw);
+    let q = UpdateManyQuery::from(crate::extract::param_map(raw));
     let list = match (&q.ids, &q.external_ids) {
         (Some(ids), _) => Some(("id", ids)),
         (None, Some(ext)) => Some(("external_id", ext)),
@@ -277,10 +277,10 @@ async fn organizations_update_many(
     Admin(caller): Admin,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+    Query(raw): Params,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let q = UpdateManyQuery::from(raw);
+    let q = UpdateManyQuery::from(crate::extract::param_map(raw));
     let items = update_items(&q, &body, "organization", "organizations")?;
     let kind = JobKind::OrganizationUpdateMany;
     submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
@@ -292,9 +292,10 @@ async fn organizations_destroy_many(
     Admin(caller): Admin,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+    Query(raw): Params,
 ) -> Result<Response, ApiError> {
-    let (items, body) = destroy_items(&UpdateManyQuery::from(raw), true)?;
+    let (items, body) =
+        destroy_items(&UpdateManyQuery::from(crate::extract::param_map(raw)), true)?;
     let kind = JobKind::OrganizationDestroyMany;
     submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
 }
@@ -319,9 +320,12 @@ async fn memberships_destroy_many(
     Staff(caller): Staff,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+    Query(raw): Params,
 ) -> Result<Response, ApiError> {
-    let (items, body) = destroy_items(&UpdateManyQuery::from(raw), false)?;
+    let (items, body) = destroy_items(
+        &UpdateManyQuery::from(crate::extract::param_map(raw)),
+        false,
+    )?;
     let kind = JobKind::MembershipDestroyMany;
     submit(&app, &base, &headers, &body, kind, caller.actor(), items).await
 }
@@ -333,9 +337,10 @@ async fn destroy_many(
     Admin(caller): Admin,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
-    Query(raw): Query<std::collections::BTreeMap<String, String>>,
+    Query(raw): Params,
 ) -> Result<Response, ApiError> {
-    let (items, body) = destroy_items(&UpdateManyQuery::from(raw), true)?;
+    let (items, body) =
+        destroy_items(&UpdateManyQuery::from(crate::extract::param_map(raw)), true)?;
     submit(
         &app,
         &base,

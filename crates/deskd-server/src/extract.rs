@@ -8,6 +8,26 @@ use serde_json::{Map, Value};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// Query parameters, the one way handlers read them: the pairs in order, so repeated keys
+/// (`role[]=a&role[]=b`) are all there. Reading pairs never fails, so no query string earns a
+/// non-Zendesk rejection.
+pub type Params = axum::extract::Query<Vec<(String, String)>>;
+
+/// The value of `key`. When a key repeats, the last one wins, as in Rails (Zendesk) and as in
+/// [`param_map`].
+pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The pairs by key; the last of a repeated key wins, as in [`param`].
+pub fn param_map(pairs: Vec<(String, String)>) -> std::collections::BTreeMap<String, String> {
+    pairs.into_iter().collect()
+}
+
 /// Largest request body deskd reads. A full create_or_update_many batch of 100 users is far below it.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -179,4 +199,21 @@ pub fn show_many_values(key: &str, raw: &str) -> Result<Vec<String>, ApiError> {
         ));
     }
     Ok(values.into_iter().map(str::to_owned).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_query_key_reads_its_last_value_everywhere() {
+        let pairs = vec![
+            ("ids".to_owned(), "1".to_owned()),
+            ("x".to_owned(), "y".to_owned()),
+            ("ids".to_owned(), "2".to_owned()),
+        ];
+        assert_eq!(param(&pairs, "ids"), Some("2"));
+        assert_eq!(param(&pairs, "nope"), None);
+        assert_eq!(param_map(pairs)["ids"], "2");
+    }
 }

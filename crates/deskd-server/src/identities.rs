@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::path_id;
-use crate::extract::{BaseUrl, JsonObject, require_object};
+use crate::extract::{BaseUrl, JsonObject, Params, require_object};
 use crate::respond::{json_response, ok};
 
 pub fn routes() -> Router<AppState> {
@@ -88,7 +88,7 @@ async fn list(
     caller: Caller,
     BaseUrl(base): BaseUrl,
     Path(user_id): Path<String>,
-    Query(params): Query<Vec<(String, String)>>,
+    Query(params): Params,
 ) -> Result<Response, ApiError> {
     let user_id = check(&app, &caller, &user_id, false).await?;
     let types: Vec<&str> = params

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::extract::BaseUrl;
+use crate::extract::{BaseUrl, Params};
 use crate::respond::ok;
 
 /// Users a page, as Zendesk's incremental exports (at most 1,000).
@@ -62,8 +62,9 @@ async fn export(
     State(app): State<AppState>,
     Admin(_): Admin,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     within_limit(&app).await?;
     let now = deskd_model::time::now();
     let cursor = q.get("cursor").filter(|c| !c.is_empty());
@@ -252,8 +253,9 @@ async fn users_by_time(
     State(app): State<AppState>,
     Admin(_): Admin,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     within_limit(&app).await?;
     let now = deskd_model::time::now();
     let start = time_based_start(&q, now)?;
@@ -303,8 +305,9 @@ async fn organizations_by_time(
     State(app): State<AppState>,
     Admin(_): Admin,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     within_limit(&app).await?;
     use deskd_store::organizations;
     let now = deskd_model::time::now();

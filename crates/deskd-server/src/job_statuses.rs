@@ -7,14 +7,13 @@ use axum::routing::get;
 use deskd_model::job::{COMPLETED, FAILED, JobRecord};
 use deskd_model::time;
 use deskd_store::{Conn, jobs};
-use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::extract::BaseUrl;
+use crate::extract::{BaseUrl, Params};
 use crate::respond::ok;
 
 pub fn routes() -> Router<AppState> {
@@ -57,8 +56,9 @@ async fn show_many(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     let raw = q
         .get("ids")
         .filter(|v| !v.trim().is_empty())
@@ -90,8 +90,9 @@ async fn list(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(q): Params,
 ) -> Result<Response, ApiError> {
+    let q = crate::extract::param_map(q);
     let size: i64 = match q.get("page[size]").map(String::as_str) {
         None => 100,
         Some(s) => s

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Caller, Staff};
 use crate::error::ApiError;
-use crate::extract::{BaseUrl, JsonObject, path_id, require_object};
-use crate::paging::{Paging, cursor_body, offset_body};
+use crate::extract::{BaseUrl, JsonObject, Params, path_id, require_object};
+use crate::paging::{ForwardsList, Listing, Paging, forwards_page, offset_body};
 use crate::respond::{json_response, no_content, ok};
 
 pub fn routes() -> Router<AppState> {
@@ -63,6 +63,36 @@ fn wire(list: &[MembershipRecord], base: &str) -> Vec<Value> {
     list.iter().map(|m| json!(m.to_wire(base))).collect()
 }
 
+/// `scope`'s memberships as a [`ForwardsList`].
+struct ScopedMemberships<'a> {
+    conn: &'a mut deskd_store::Conn,
+    scope: Scope,
+    base: &'a str,
+}
+
+impl ScopedMemberships<'_> {
+    fn rows(&self, list: Vec<MembershipRecord>) -> Vec<(i64, Value)> {
+        list.iter()
+            .map(|m| m.id)
+            .zip(wire(&list, self.base))
+            .collect()
+    }
+}
+
+impl ForwardsList for ScopedMemberships<'_> {
+    async fn count(&mut self) -> Result<i64, ApiError> {
+        Ok(memberships::count(self.conn, self.scope).await?)
+    }
+    async fn offset(&mut self, offset: i64, limit: i64) -> Result<Vec<(i64, Value)>, ApiError> {
+        let list = memberships::page(self.conn, self.scope, offset, limit).await?;
+        Ok(self.rows(list))
+    }
+    async fn after(&mut self, id: i64, limit: i64) -> Result<Vec<(i64, Value)>, ApiError> {
+        let list = memberships::page_after(self.conn, self.scope, id, limit).await?;
+        Ok(self.rows(list))
+    }
+}
+
 /// A page of `scope`'s memberships, offset or cursor, under `path`.
 async fn page(
     app: &AppState,
@@ -73,48 +103,18 @@ async fn page(
 ) -> Result<Response, ApiError> {
     let query: BTreeMap<String, String> = pairs.into_iter().collect();
     let mut conn = app.store.reader().await?;
-    let body = match Paging::from_query(&query)? {
-        Paging::Offset { page, per_page } => {
-            let count = memberships::count(&mut conn, scope).await?;
-            let list = memberships::page(&mut conn, scope, (page - 1) * per_page, per_page).await?;
-            offset_body(
-                "organization_memberships",
-                wire(&list, base),
-                count,
-                page,
-                per_page,
-                base,
-                path,
-                &query,
-            )
-        }
-        Paging::Cursor {
-            before: Some(_), ..
-        } => {
-            return Err(ApiError::bad_request(
-                "InvalidPaginationParameter",
-                "organization memberships page forwards only (page[after])",
-            ));
-        }
-        Paging::Cursor { size, after, .. } => {
-            let mut list =
-                memberships::page_after(&mut conn, scope, after.unwrap_or(0), size + 1).await?;
-            let has_more = list.len() as i64 > size;
-            list.truncate(size as usize);
-            let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
-            cursor_body(
-                "organization_memberships",
-                wire(&list, base),
-                &ids,
-                has_more,
-                size,
-                base,
-                path,
-                &query,
-            )
-        }
+    let listing = Listing {
+        key: "organization_memberships",
+        base,
+        path,
+        query: &query,
     };
-    Ok(ok(&body))
+    let mut scoped = ScopedMemberships {
+        conn: &mut conn,
+        scope,
+        base,
+    };
+    Ok(ok(&forwards_page(&listing, &mut scoped).await?))
 }
 
 /// `GET /organization_memberships`: the account's for staff; an end user's own.
@@ -122,7 +122,7 @@ async fn list_all(
     State(app): State<AppState>,
     caller: Caller,
     BaseUrl(base): BaseUrl,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let scope = if caller.role.is_staff() {
         Scope::All
@@ -152,7 +152,7 @@ async fn list_for_user(
     caller: Caller,
     BaseUrl(base): BaseUrl,
     Path(user_id): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let user_id = readable_user(&app, &caller, &user_id).await?;
     let path = format!("/users/{user_id}/organization_memberships");
@@ -165,7 +165,7 @@ async fn list_for_organization(
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     {
@@ -383,7 +383,7 @@ async fn organizations_of_user(
     caller: Caller,
     BaseUrl(base): BaseUrl,
     Path(user_id): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let user_id = readable_user(&app, &caller, &user_id).await?;
     let query: BTreeMap<String, String> = pairs.into_iter().collect();

@@ -7,21 +7,22 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+
 use axum::response::Response;
 use axum::routing::{get, post};
+use deskd_model::Saved;
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::organization_input::OrganizationInput;
-use deskd_store::organizations::{self, Saved};
+use deskd_store::organizations;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
 use crate::extract::path_id;
-use crate::extract::{BaseUrl, JsonObject, require_object};
-use crate::paging::{Paging, cursor_body, offset_body};
-use crate::respond::{json_response, ok};
+use crate::extract::{BaseUrl, JsonObject, Params, param, require_object};
+use crate::paging::{ForwardsList, Listing, Paging, forwards_page, offset_body};
+use crate::respond::ok;
 
 /// Most values `show_many` takes.
 
@@ -44,25 +45,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/organizations/{id}/related", get(related))
 }
 
-/// Query parameters as pairs; the first occurrence of a key wins. (Reading pairs never fails,
-/// so no query string earns a non-Zendesk rejection.)
-type Pairs = Query<Vec<(String, String)>>;
-
-fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-/// `{"organization": ...}` with an absolute `Location`.
-fn saved_response(status: StatusCode, org: &OrganizationRecord, base: &str) -> Response {
-    let wire = org.to_wire(base);
-    let mut resp = json_response(status, &json!({ "organization": wire }));
-    if let Ok(loc) = HeaderValue::from_str(&wire.url) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    resp
+/// `{"organization": ...}`, 201 or 200, with an absolute `Location`.
+fn saved_response(saved: &Saved<OrganizationRecord>, base: &str) -> Response {
+    let wire = saved.record().to_wire(base);
+    crate::respond::saved(saved, "organization", &wire, &wire.url, true)
 }
 
 fn read_input(
@@ -91,7 +77,7 @@ async fn create(
             Box::pin(async move { organizations::create(conn, &input, now).await })
         })
         .await??;
-    Ok(saved_response(StatusCode::CREATED, &org, &base))
+    Ok(saved_response(&Saved::Created(org), &base))
 }
 
 /// `POST /api/v2/organizations/create_or_update`: matched by `id`, then `external_id` (never by
@@ -104,18 +90,14 @@ async fn create_or_update(
 ) -> Result<Response, ApiError> {
     let input = read_input(&body, true)?;
     let now = deskd_model::time::now();
-    let (saved, org) = app
+    let saved = app
         .store
         .write(move |conn| {
             let input = input.clone();
             Box::pin(async move { organizations::create_or_update(conn, &input, now).await })
         })
         .await??;
-    let status = match saved {
-        Saved::Created => StatusCode::CREATED,
-        Saved::Updated => StatusCode::OK,
-    };
-    Ok(saved_response(status, &org, &base))
+    Ok(saved_response(&saved, &base))
 }
 
 /// `PUT /api/v2/organizations/{id}`: only the supplied keys change.
@@ -172,60 +154,55 @@ async fn show(
     Ok(ok(&json!({ "organization": org.to_wire(&base) })))
 }
 
+/// The account's organizations as a [`ForwardsList`].
+struct AllOrganizations<'a> {
+    conn: &'a mut deskd_store::Conn,
+    base: &'a str,
+}
+
+impl AllOrganizations<'_> {
+    fn rows(&self, orgs: Vec<OrganizationRecord>) -> Vec<(i64, Value)> {
+        orgs.iter()
+            .map(|o| (o.id, json!(o.to_wire(self.base))))
+            .collect()
+    }
+}
+
+impl ForwardsList for AllOrganizations<'_> {
+    async fn count(&mut self) -> Result<i64, ApiError> {
+        Ok(organizations::count(self.conn).await?)
+    }
+    async fn offset(&mut self, offset: i64, limit: i64) -> Result<Vec<(i64, Value)>, ApiError> {
+        let orgs = organizations::list(self.conn, offset, limit).await?;
+        Ok(self.rows(orgs))
+    }
+    async fn after(&mut self, id: i64, limit: i64) -> Result<Vec<(i64, Value)>, ApiError> {
+        let orgs = organizations::page_by_id(self.conn, id, limit).await?;
+        Ok(self.rows(orgs))
+    }
+}
+
 /// `GET /api/v2/organizations`: by id, ascending; offset pagination, or cursor pagination
 /// forwards with `page[size]` / `page[after]`.
 async fn list(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let query: BTreeMap<String, String> = pairs.into_iter().collect();
     let mut conn = app.store.reader().await?;
-    let body = match Paging::from_query(&query)? {
-        Paging::Offset { page, per_page } => {
-            let count = organizations::count(&mut conn).await?;
-            let orgs = organizations::list(&mut conn, (page - 1) * per_page, per_page).await?;
-            let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
-            offset_body(
-                "organizations",
-                wire,
-                count,
-                page,
-                per_page,
-                &base,
-                "/organizations",
-                &query,
-            )
-        }
-        Paging::Cursor {
-            before: Some(_), ..
-        } => {
-            return Err(ApiError::bad_request(
-                "InvalidPaginationParameter",
-                "organizations page forwards only (page[after])",
-            ));
-        }
-        Paging::Cursor { size, after, .. } => {
-            let mut orgs =
-                organizations::page_by_id(&mut conn, after.unwrap_or(0), size + 1).await?;
-            let has_more = orgs.len() as i64 > size;
-            orgs.truncate(size as usize);
-            let ids: Vec<i64> = orgs.iter().map(|o| o.id).collect();
-            let wire = orgs.iter().map(|o| json!(o.to_wire(&base))).collect();
-            cursor_body(
-                "organizations",
-                wire,
-                &ids,
-                has_more,
-                size,
-                &base,
-                "/organizations",
-                &query,
-            )
-        }
+    let listing = Listing {
+        key: "organizations",
+        base: &base,
+        path: "/organizations",
+        query: &query,
     };
-    Ok(ok(&body))
+    let mut all = AllOrganizations {
+        conn: &mut conn,
+        base: &base,
+    };
+    Ok(ok(&forwards_page(&listing, &mut all).await?))
 }
 
 /// `GET /api/v2/organizations/show_many?ids=1,2` or `?external_ids=a,b`: unknown ones are
@@ -234,7 +211,7 @@ async fn show_many(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     if ["ids", "external_ids"]
         .iter()
@@ -282,7 +259,7 @@ async fn autocomplete(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let name = param(&pairs, "name")
         .map(str::trim)
@@ -355,7 +332,7 @@ async fn search(
     State(app): State<AppState>,
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let name = param(&pairs, "name");
     let external_id = param(&pairs, "external_id");
@@ -391,7 +368,7 @@ async fn users(
     Staff(_): Staff,
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     {

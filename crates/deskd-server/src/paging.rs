@@ -169,6 +169,69 @@ fn url_encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
         .join("&")
 }
 
+/// A list read by id ascending that pages by offset, or forwards by cursor (`page[after]`);
+/// each row is its id and its wire form.
+pub trait ForwardsList {
+    fn count(&mut self) -> impl Future<Output = Result<i64, ApiError>> + Send;
+    fn offset(
+        &mut self,
+        offset: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, Value)>, ApiError>> + Send;
+    fn after(
+        &mut self,
+        id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, Value)>, ApiError>> + Send;
+}
+
+/// Where a list is served: its key in the body, and the base, path and query its links repeat.
+pub struct Listing<'a> {
+    pub key: &'a str,
+    pub base: &'a str,
+    pub path: &'a str,
+    pub query: &'a BTreeMap<String, String>,
+}
+
+/// The page of `list` that `listing.query` asks for; `page[before]` is refused (forwards only).
+pub async fn forwards_page(
+    listing: &Listing<'_>,
+    list: &mut impl ForwardsList,
+) -> Result<Value, ApiError> {
+    let Listing {
+        key,
+        base,
+        path,
+        query,
+    } = *listing;
+    match Paging::from_query(query)? {
+        Paging::Offset { page, per_page } => {
+            let count = list.count().await?;
+            let rows = list.offset((page - 1) * per_page, per_page).await?;
+            let items = rows.into_iter().map(|(_, v)| v).collect();
+            Ok(offset_body(
+                key, items, count, page, per_page, base, path, query,
+            ))
+        }
+        Paging::Cursor {
+            before: Some(_), ..
+        } => Err(bad(format!(
+            "{} page forwards only (page[after])",
+            key.replace('_', " ")
+        ))),
+        Paging::Cursor { size, after, .. } => {
+            let mut rows = list.after(after.unwrap_or(0), size + 1).await?;
+            let has_more = rows.len() as i64 > size;
+            rows.truncate(size as usize);
+            let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+            let items = rows.into_iter().map(|(_, v)| v).collect();
+            Ok(cursor_body(
+                key, items, &ids, has_more, size, base, path, query,
+            ))
+        }
+    }
+}
+
 /// The body of an offset page.
 pub fn offset_body(
     key: &str,

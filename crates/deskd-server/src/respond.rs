@@ -30,6 +30,29 @@ pub fn ok(body: &impl Serialize) -> Response {
     json_response(StatusCode::OK, body)
 }
 
+/// A create-or-update answered as Zendesk does: 201 for a new record, 200 for an existing one,
+/// `{key: wire}`, and an absolute `Location` (on an update only when `location_on_update`).
+pub fn saved<T>(
+    saved: &deskd_model::Saved<T>,
+    key: &str,
+    wire: &impl Serialize,
+    url: &str,
+    location_on_update: bool,
+) -> Response {
+    let status = if saved.created() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = json_response(status, &serde_json::json!({ key: wire }));
+    if saved.created() || location_on_update {
+        if let Ok(loc) = HeaderValue::from_str(url) {
+            resp.headers_mut().insert(header::LOCATION, loc);
+        }
+    }
+    resp
+}
+
 /// 204 with no body: the answer to every successful DELETE that returns nothing.
 pub fn no_content() -> Response {
     let mut resp = Response::default();

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::auth::Staff;
 use crate::error::ApiError;
-use crate::extract::{JsonObject, OptionalJsonObject, path_id};
+use crate::extract::{JsonObject, OptionalJsonObject, Params, path_id};
 use crate::respond::json_response;
 
 pub fn routes() -> Router<AppState> {
@@ -31,8 +31,6 @@ pub fn routes() -> Router<AppState> {
             get(list_org).put(add_org).post(set_org).delete(remove_org),
         )
 }
-
-type Pairs = Query<Vec<(String, String)>>;
 
 fn missing() -> ApiError {
     ApiError::bad_request(
@@ -56,8 +54,8 @@ fn given_to_remove(
     if let Some(list) = body.map(tags::read).transpose()?.flatten() {
         return Ok(list);
     }
-    match pairs.iter().find(|(k, _)| k == "tags") {
-        Some((_, raw)) => Ok(tags::read_query(raw)?),
+    match crate::extract::param(pairs, "tags") {
+        Some(raw) => Ok(tags::read_query(raw)?),
         None => Ok(Vec::new()),
     }
 }
@@ -148,7 +146,7 @@ async fn remove_user(
     State(app): State<AppState>,
     Staff(caller): Staff,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
     let list = given_to_remove(body.as_ref(), &pairs)?;
@@ -192,7 +190,7 @@ async fn remove_org(
     State(app): State<AppState>,
     Staff(_): Staff,
     Path(id): Path<String>,
-    Query(pairs): Pairs,
+    Query(pairs): Params,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
     let list = given_to_remove(body.as_ref(), &pairs)?;

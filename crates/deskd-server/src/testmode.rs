@@ -26,7 +26,7 @@ use axum::routing::{delete, get, post};
 use deskd_store::reset::reset_account;
 use serde_json::{Value, json};
 
-use crate::extract::JsonObject;
+use crate::extract::{JsonObject, Params};
 use journal::{Entry, Filter, Journal, StatusFilter};
 
 pub use fixtures::{export_document, load as load_fixture};
@@ -475,8 +475,6 @@ async fn release_jobs(State(app): State<AppState>, Admin(_): Admin) -> Result<Re
 fn test_state(app: &AppState) -> Result<&TestState, ApiError> {
     app.test.as_deref().ok_or(ApiError::InvalidEndpoint)
 }
-
-type Params = Query<Vec<(String, String)>>;
 
 fn filter(params: &[(String, String)]) -> Result<Filter, ApiError> {
     let invalid = |name: &str, v: &str| {

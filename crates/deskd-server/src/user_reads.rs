@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Admin, Staff};
 use crate::error::ApiError;
-use crate::extract::BaseUrl;
 use crate::extract::path_id;
+use crate::extract::{BaseUrl, Params};
 use crate::paging::{Paging, cursor_body, offset_body};
 use crate::respond::ok;
 
@@ -34,9 +34,6 @@ pub fn routes() -> Router<AppState> {
             get(deleted_show).delete(deleted_erase),
         )
 }
-
-/// Query parameters; repeated keys (`role[]`) are kept in order.
-type Params = Query<Vec<(String, String)>>;
 
 fn last(params: &[(String, String)]) -> BTreeMap<String, String> {
     params.iter().cloned().collect()

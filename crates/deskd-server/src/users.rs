@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+
 use axum::response::Response;
 use axum::routing::{get, post};
 use deskd_model::input::UserInput;
-use deskd_store::upsert::{Mode, UpsertItem, Upserted};
+use deskd_store::upsert::{Mode, UpsertItem};
 use deskd_store::users;
 use serde_json::json;
 
@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::auth::{MaybeCaller, Staff};
 use crate::error::ApiError;
 use crate::extract::{BaseUrl, JsonObject, path_id, require_object};
-use crate::respond::{json_response, ok};
+use crate::respond::ok;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -65,10 +65,8 @@ async fn upsert(
         actor: caller.actor(),
         mode,
     };
-    let (status, user) = match app.store.create_or_update(item).await?? {
-        Upserted::Created(u) => (StatusCode::CREATED, u),
-        Upserted::Updated(u) => (StatusCode::OK, u),
-    };
+    let saved = app.store.create_or_update(item).await??;
+    let user = saved.record();
     // A profile first seen by email or external id is the new user's from now on: its first
     // request counts there too, so the limit holds across the switch of key.
     if let (Some(rate), Some(key)) = (app.limiter.profile, &profile_key) {
@@ -78,14 +76,9 @@ async fn upsert(
         }
     }
     let wire = user.to_wire(base);
-    let mut resp = json_response(status, &json!({ "user": wire }));
+    let mut resp = crate::respond::saved(&saved, "user", &wire, &wire.url, location_on_update);
     if let Some(d) = &profile {
         crate::limits::profile_header(resp.headers_mut(), d);
-    }
-    if status == StatusCode::CREATED || location_on_update {
-        if let Ok(loc) = HeaderValue::from_str(&wire.url) {
-            resp.headers_mut().insert(header::LOCATION, loc);
-        }
     }
     Ok(resp)
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use deskd_model::Saved;
 use deskd_model::organization::OrganizationRecord;
 use deskd_model::text::normalize;
 use sqlx::AnyConnection;
@@ -130,13 +131,6 @@ pub async fn ids_by_names(
 // ---------------------------------------------------------------------------------------------
 // The Organizations endpoints.
 
-/// Whether a write of an organization was a create or an update.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Saved {
-    Created,
-    Updated,
-}
-
 type Decided<T> = Result<T, deskd_model::Rejection>;
 
 /// The organization whose external id matches case-insensitively, trimmed.
@@ -153,23 +147,20 @@ pub async fn id_by_external_id(
     row.map(|r| int(&r, "id")).transpose()
 }
 
-/// Rejects `org` when another organization holds its name or external id.
+/// Gathers who holds `org`'s name and external id; the model decides.
 async fn check_unique(
     conn: &mut AnyConnection,
     org: &OrganizationRecord,
 ) -> Result<Decided<()>, StoreError> {
-    use deskd_model::organization_input::{duplicate_external_id, duplicate_name};
     let name_holder = id_by_name(conn, &org.name).await?;
-    if name_holder.is_some_and(|other| other != org.id) {
-        return Ok(Err(duplicate_name(&org.name).into()));
-    }
-    if let Some(ext) = &org.external_id {
-        let ext_holder = id_by_external_id(conn, ext).await?;
-        if ext_holder.is_some_and(|other| other != org.id) {
-            return Ok(Err(duplicate_external_id(ext).into()));
-        }
-    }
-    Ok(Ok(()))
+    let ext_holder = match &org.external_id {
+        Some(ext) => id_by_external_id(conn, ext).await?,
+        None => None,
+    };
+    Ok(
+        deskd_model::organization_input::check_unique(org, name_holder, ext_holder)
+            .map_err(Into::into),
+    )
 }
 
 /// Writes every field of an existing organization.
@@ -244,17 +235,16 @@ pub async fn create_or_update(
     conn: &mut AnyConnection,
     input: &deskd_model::organization_input::OrganizationInput,
     now: i64,
-) -> Result<Decided<(Saved, OrganizationRecord)>, StoreError> {
-    let target = match (input.id, input.lookup_external_id()) {
-        (Some(id), _) => Some(id),
+) -> Result<Decided<Saved<OrganizationRecord>>, StoreError> {
+    let ext_holder = match (input.id, input.lookup_external_id()) {
         (None, Some(ext)) => id_by_external_id(conn, ext).await?,
-        (None, None) => None,
+        _ => None,
     };
-    match target {
+    match input.create_or_update_target(ext_holder) {
         Some(id) => Ok(update_by_id(conn, id, input, now)
             .await?
-            .map(|o| (Saved::Updated, o))),
-        None => Ok(create(conn, input, now).await?.map(|o| (Saved::Created, o))),
+            .map(Saved::Updated)),
+        None => Ok(create(conn, input, now).await?.map(Saved::Created)),
     }
 }
 

@@ -20,19 +20,7 @@ use sqlx::AnyConnection;
 use crate::{Backend, StoreError, organizations, users};
 
 /// The user as written, and whether it was created (201) or updated (200).
-#[derive(Clone, Debug)]
-pub enum Upserted {
-    Created(UserRecord),
-    Updated(UserRecord),
-}
-
-impl Upserted {
-    pub fn user(&self) -> &UserRecord {
-        match self {
-            Upserted::Created(u) | Upserted::Updated(u) => u,
-        }
-    }
-}
+pub type Upserted = deskd_model::Saved<UserRecord>;
 
 /// One create_or_update request: what to write and who asks.
 #[derive(Clone, Debug)]
@@ -258,7 +246,7 @@ fn decide(w: &mut Working, item: &UpsertItem, now: i64) -> UpsertOutcome {
     let plan = upsert::plan(input, item.actor, &facts, now)?;
     let sets_organization = input.organization_id.is_some() || input.organization_name.is_some();
     let done = apply(w, plan, facts.existing, now);
-    let id = done.user().id;
+    let id = done.record().id;
     if sets_organization && !w.organization_set.contains(&id) {
         w.organization_set.push(id);
     }
@@ -335,11 +323,7 @@ fn apply(
         }
     }
     w.users.insert(user.id, (user.clone(), identities));
-    if plan.created {
-        Upserted::Created(user)
-    } else {
-        Upserted::Updated(user)
-    }
+    Upserted::new(plan.created, user)
 }
 
 /// Writes the working state: new organizations, new users, changed users, new identities.
@@ -437,7 +421,8 @@ async fn write(
         users::set_identity_verified(conn, *identity_id, *v, now).await?;
     }
     for outcome in outcomes.iter_mut() {
-        if let Ok(Upserted::Created(u) | Upserted::Updated(u)) = outcome {
+        if let Ok(saved) = outcome {
+            let u = saved.record_mut();
             u.id = fix(u.id);
             org_of(&real, u);
         }
