@@ -202,7 +202,8 @@ async fn run(
     loop {
         let (size, stepped) = pace(app).await;
         let end = (start + size).min(total);
-        let held = match step(app, &job_run, start, end, Write::Run).await {
+        let ran: Result<bool, deskd_store::StoreError> = async {
+            Ok(match step(app, &job_run, start, end, Write::Run).await {
             Ok(held) => held,
             // A chunk that cannot commit falls back to its items one by one, and an item that
             // cannot commit alone becomes a failed result entry: one bad item never sinks the
@@ -217,7 +218,7 @@ async fn run(
                             tracing::warn!(job = %job_run.id, index = i, error = %e, "item failed");
                             step(app, &job_run, i, i + 1, Write::Fail).await?
                         }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(e),
                     };
                     if !held {
                         break;
@@ -225,11 +226,15 @@ async fn run(
                 }
                 held
             }
-            Err(e) => return Err(e.into()),
-        };
+            Err(e) => return Err(e),
+        })
+        }
+        .await;
+        // A step's permit is spent whatever became of its item (see `Pacing::step`).
         if stepped && let Some(t) = &app.test {
             t.pacing.item_done();
         }
+        let held = ran?;
         if !held {
             tracing::info!(job = %job_run.id, "lease lost; another worker has the job");
             return Ok(());

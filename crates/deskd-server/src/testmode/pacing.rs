@@ -26,6 +26,8 @@ struct State {
     permits: u64,
     /// Items run under permits, ever (the step endpoint waits for this to reach its target).
     ran: u64,
+    /// Permits taken whose items have not finished yet.
+    in_flight: u64,
     /// Bumped when the stepping worker, holding permits, found no job to run.
     idle: u64,
     failures: Vec<Failure>,
@@ -74,12 +76,16 @@ impl Pacing {
             return false;
         }
         s.permits -= 1;
+        s.in_flight += 1;
         true
     }
 
-    /// An item run under a permit has committed.
+    /// An item run under a permit has finished (committed, or failed and left to a retry).
     pub fn item_done(&self) {
-        self.lock().ran += 1;
+        let mut s = self.lock();
+        s.ran += 1;
+        s.in_flight = s.in_flight.saturating_sub(1);
+        drop(s);
         self.changed.notify_waiters();
     }
 
@@ -109,7 +115,9 @@ impl Pacing {
             notified.as_mut().enable();
             {
                 let mut s = self.lock();
-                if s.ran >= target || s.permits == 0 {
+                // Done when the items ran, or when nothing is granted or running any more (a
+                // reset took the permits back).
+                if s.ran >= target || (s.permits == 0 && s.in_flight == 0) {
                     return Stepped {
                         ran: s.ran - start,
                         unused: 0,
