@@ -20,6 +20,8 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections in the pool (readers on SQLite; everything on PostgreSQL).
     pub max_connections: u32,
+    /// create_or_update batches written at once on PostgreSQL (SQLite: always one).
+    pub write_batches: usize,
 }
 
 impl StoreOptions {
@@ -27,6 +29,7 @@ impl StoreOptions {
         StoreOptions {
             url: url.into(),
             max_connections: 16,
+            write_batches: 4,
         }
     }
 }

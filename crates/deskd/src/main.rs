@@ -103,6 +103,10 @@ struct ServeArgs {
     /// Database connections (readers on SQLite, all on PostgreSQL).
     #[arg(long, env = "DESKD_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// On PostgreSQL, create_or_update batches written at once (one decides while another waits
+    /// for its commit); SQLite has one writer and writes one batch at a time.
+    #[arg(long, env = "DESKD_WRITE_BATCHES", default_value_t = 4)]
+    write_batches: usize,
     /// Switch every rate limit on or off (`off` for benchmarks and load tests).
     #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]
     rate_limits: OnOff,
@@ -251,6 +255,7 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut opts = StoreOptions::new(&args.database);
     opts.max_connections = args.db_connections;
+    opts.write_batches = args.write_batches.max(1);
     let store = Store::open(&opts)
         .await
         .map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;
