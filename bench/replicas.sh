@@ -67,8 +67,12 @@ fi
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/distinct.lua" "http://127.0.0.1:$lb_port" 2>"$work/wrk.err"
 echo "unexpected responses: $(wc -l <"$work/wrk.err")"; head -3 "$work/wrk.err"
 for i in $(seq "$n"); do
-  c=$(curl -sf "http://127.0.0.1:$((lb_port + i))/metrics" 2>/dev/null | awk '/^deskd_http_requests_total\{.*create_or_update".*status="201"/ {s+=$2} END {print s+0}')
-  echo "replica$i answered: ${c:-gone} created"
+  if m=$(curl -sf "http://127.0.0.1:$((lb_port + i))/metrics" 2>/dev/null); then
+    c=$(printf '%s\n' "$m" | awk '/^deskd_http_requests_total\{.*create_or_update".*status="201"/ {s+=$2} END {print s+0}')
+  else
+    c=gone
+  fi
+  echo "replica$i answered: $c created"
 done
 
 echo "== $n replicas behind haproxy: bulk import of $bulk users"

@@ -23,9 +23,13 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(writer: Writer, stats: Arc<crate::stats::Stats>) -> Batcher {
+    pub(crate) fn new(
+        writer: Writer,
+        stats: Arc<crate::stats::Stats>,
+        in_flight: usize,
+    ) -> Batcher {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(writer, rx, stats));
+        tokio::spawn(run(writer, rx, stats, in_flight));
         Batcher {
             queue: Arc::new(Mutex::new(Some(tx))),
         }
@@ -50,9 +54,18 @@ async fn run(
     writer: Writer,
     mut rx: mpsc::Receiver<(UpsertItem, Reply)>,
     stats: Arc<crate::stats::Stats>,
+    in_flight: usize,
 ) {
-    let mut waiting: Vec<(UpsertItem, Reply)> = Vec::with_capacity(MAX_BATCH);
+    // SQLite has one writer: batches one after another. PostgreSQL writes in parallel: while one
+    // batch waits for its commit, the next is decided (two batches racing on one email settle as
+    // two replicas do: the loser's re-run finds the winner's row).
+    let permits = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
     while let Some(first) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        // Requests arriving while every batch slot was busy join this batch.
+        let mut waiting: Vec<(UpsertItem, Reply)> = Vec::with_capacity(MAX_BATCH);
         waiting.push(first);
         while waiting.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -61,34 +74,43 @@ async fn run(
             }
         }
         stats.upsert_batches.observe(waiting.len());
-        let items: Arc<Vec<UpsertItem>> =
-            Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
-        match run_batch(&writer, items).await {
-            Ok(batch) => {
-                for ((_, reply), outcome) in waiting.drain(..).zip(batch.outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            settle(&writer, waiting).await;
+            drop(permit);
+        });
+    }
+    // Closed: wait for the batches still being written.
+    let _ = permits.acquire_many(in_flight.max(1) as u32).await;
+}
+
+/// Writes one batch and answers its requests.
+async fn settle(writer: &Writer, mut waiting: Vec<(UpsertItem, Reply)>) {
+    let items: Arc<Vec<UpsertItem>> = Arc::new(waiting.iter().map(|(i, _)| i.clone()).collect());
+    match run_batch(writer, items).await {
+        Ok(batch) => {
+            for ((_, reply), outcome) in waiting.drain(..).zip(batch.outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
-            // The database is away: every item would fail the same way, after as long a wait.
-            Err(e) if e.is_unavailable() => {
-                let why = e.to_string();
-                for (_, reply) in waiting.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
-                }
+        }
+        // The database is away: every item would fail the same way, after as long a wait.
+        Err(e) if e.is_unavailable() => {
+            let why = e.to_string();
+            for (_, reply) in waiting.drain(..) {
+                let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
             }
-            // A batch that failed as a whole is retried item by item, so one cannot sink the rest.
-            Err(_) => {
-                for (item, reply) in waiting.drain(..) {
-                    let result =
-                        run_batch(&writer, Arc::new(vec![item]))
-                            .await
-                            .and_then(|mut b| {
-                                b.outcomes
-                                    .pop()
-                                    .ok_or(StoreError::Corrupt("no outcome".into()))
-                            });
-                    let _ = reply.send(result);
-                }
+        }
+        // A batch that failed as a whole is retried item by item, so one cannot sink the rest.
+        Err(_) => {
+            for (item, reply) in waiting.drain(..) {
+                let result = run_batch(writer, Arc::new(vec![item]))
+                    .await
+                    .and_then(|mut b| {
+                        b.outcomes
+                            .pop()
+                            .ok_or(StoreError::Corrupt("no outcome".into()))
+                    });
+                let _ = reply.send(result);
             }
         }
     }

@@ -23,6 +23,8 @@ pub struct StoreOptions {
     /// Pool connections that ordinary reads (lists, searches, exports) may never take, kept for
     /// authentication, rate limits and writes; `None` for a quarter of the pool, at least 2.
     pub reserved_connections: Option<u32>,
+    /// create_or_update batches written at once on PostgreSQL (SQLite: always one).
+    pub write_batches: usize,
 }
 
 impl StoreOptions {
@@ -43,6 +45,7 @@ impl StoreOptions {
             url: url.into(),
             max_connections: 16,
             reserved_connections: None,
+            write_batches: 4,
         }
     }
 }

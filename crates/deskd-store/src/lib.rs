@@ -103,7 +103,11 @@ impl Store {
                 closed,
             ));
         }
-        let batcher = batcher::Batcher::new(writer.clone(), stats.clone());
+        let in_flight = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => opts.write_batches.max(1),
+        };
+        let batcher = batcher::Batcher::new(writer.clone(), stats.clone(), in_flight);
         Ok(Store {
             backend,
             pool,

@@ -115,6 +115,10 @@ struct ServeArgs {
     /// wait (a body larger than this still runs, alone).
     #[arg(long, env = "DESKD_BODY_BUDGET_MIB", default_value_t = 8)]
     body_budget_mib: usize,
+    /// On PostgreSQL, create_or_update batches written at once (one decides while another waits
+    /// for its commit); SQLite has one writer and writes one batch at a time.
+    #[arg(long, env = "DESKD_WRITE_BATCHES", default_value_t = 4)]
+    write_batches: usize,
     /// Switch every rate limit on or off (`off` for benchmarks and load tests).
     #[arg(long, env = "DESKD_RATE_LIMITS", value_enum, default_value = "on")]
     rate_limits: OnOff,
@@ -281,6 +285,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut opts = StoreOptions::new(&args.database);
     opts.max_connections = args.db_connections;
     opts.reserved_connections = args.db_reserved_connections;
+    opts.write_batches = args.write_batches.max(1);
     let store = Store::open(&opts)
         .await
         .map_err(|e| format!("cannot open {}: {e}", redact(&args.database)))?;

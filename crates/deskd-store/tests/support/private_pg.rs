@@ -246,10 +246,14 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// /usr/lib/postgresql (Debian puts them there, off PATH).
 fn find_bin() -> Option<PathBuf> {
     let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    // A PATH entry may hold links to the real directory (which also has createdb, postgres).
     if let Some(path) = std::env::var_os("PATH")
         && let Some(d) = std::env::split_paths(&path).find(|d| has(d))
     {
-        return Some(d);
+        return std::fs::canonicalize(d.join("initdb"))
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .or(Some(d));
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
