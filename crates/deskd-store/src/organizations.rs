@@ -295,7 +295,8 @@ pub async fn create_or_update(
             .await?
             .map(Saved::Updated));
     }
-    let mut org = match input.create(now) {
+    let fields = crate::custom_fields::list(conn, Resource::Organization).await?;
+    let mut org = match input.create(&fields, now) {
         Ok(o) => o,
         Err(e) => return Ok(Err(e.into())),
     };
