@@ -42,9 +42,10 @@ fn acceptable(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= MAX_LEN && v.iter().all(|b| b.is_ascii_graphic())
 }
 
+/// 128 random bits as hex; from `--test-seed`'s generator when there is one, so a seeded
+/// session's responses are byte-identical.
 fn made() -> HeaderValue {
-    let bytes: [u8; 16] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = format!("{:032x}", crate::testmode::seeded::random_u128());
     HeaderValue::from_str(&hex).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 

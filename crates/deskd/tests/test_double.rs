@@ -137,6 +137,7 @@ fn admin() -> String {
 fn fixture() -> Value {
     json!({
         "deskd_fixture": 1,
+        "user_fields": [{"type": "text", "key": "plan", "title": "Plan"}],
         "organizations": [{"id": 900, "name": "Seeded Org", "tags": ["seed"]}],
         "users": [
             {"id": 1000, "name": "Seeded Agent", "role": "agent", "organization_id": 900,
