@@ -66,8 +66,9 @@ pub const MAX_QUERY_CHARS: usize = 1024;
 /// The most terms a query may combine: each is a condition (often a subquery) in one statement.
 pub const MAX_TERMS: usize = 32;
 
-/// Parses a query; an unknown key, a bad value, or a query beyond the caps is an error naming it.
-pub fn parse(query: &str) -> Result<Vec<Term>, String> {
+/// The query's words, or an error naming the cap a query beyond the caps breaks. Every parser
+/// reads its words through this, so no search escapes the caps.
+fn capped_words(query: &str) -> Result<Vec<String>, String> {
     if query.chars().count() > MAX_QUERY_CHARS {
         return Err(format!(
             "The query is too long: at most {MAX_QUERY_CHARS} characters"
@@ -80,6 +81,12 @@ pub fn parse(query: &str) -> Result<Vec<Term>, String> {
             words.len()
         ));
     }
+    Ok(words)
+}
+
+/// Parses a query; an unknown key, a bad value, or a query beyond the caps is an error naming it.
+pub fn parse(query: &str) -> Result<Vec<Term>, String> {
+    let words = capped_words(query)?;
     let mut terms = Vec::new();
     for word in words {
         let Some((key, value)) = word
@@ -172,7 +179,7 @@ impl Query {
 /// or a bad value is an error naming it.
 pub fn parse_query(query: &str) -> Result<Query, String> {
     let mut q = Query::default();
-    for word in words(query) {
+    for word in capped_words(query)? {
         let (negated, word) = match word.strip_prefix('-') {
             Some(rest) if !rest.is_empty() => (true, rest.to_owned()),
             _ => (false, word),

@@ -21,6 +21,19 @@ pub struct Reset {
 /// The owner's row, identities, password and bearer tokens and the account API tokens stay.
 /// Id sequences are not rewound: an id from before the reset never names a new record.
 pub async fn reset_account(conn: &mut AnyConnection) -> Result<Reset, StoreError> {
+    // On PostgreSQL, the rows in the order every writer takes them (field definitions, then
+    // organizations, then users, each by id) before deleting any: a reset that deleted users
+    // and then organizations deadlocked with writers, which lock an organization before its
+    // users, and lost every retry under steady writes. (SQLite has one writer.)
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        for sql in [
+            "SELECT id FROM custom_fields ORDER BY id FOR UPDATE",
+            "SELECT id FROM organizations ORDER BY id FOR UPDATE",
+            "SELECT id FROM users ORDER BY id FOR UPDATE",
+        ] {
+            sqlx::query(sql).fetch_all(&mut *conn).await?;
+        }
+    }
     let owner = match crate::users::account_owner(&mut *conn).await? {
         Some(id) => Some(id),
         // A database whose owner was never recorded: the oldest active admin.
