@@ -33,7 +33,11 @@ impl Erased {
     /// time a user is erased, soft deletion has already released its own identities.
     pub fn learn_from(&mut self, item: &Value) {
         let mut add = |v: Option<&Value>| {
-            if let Some(s) = v.and_then(Value::as_str).map(normalize).filter(|s| !s.is_empty()) {
+            if let Some(s) = v
+                .and_then(Value::as_str)
+                .map(normalize)
+                .filter(|s| !s.is_empty())
+            {
                 self.values.insert(s);
             }
         };
@@ -49,9 +53,9 @@ impl Erased {
     /// Whether a job item is about this user: it names the user's id, or holds one of its
     /// values anywhere (an email, an external id, an identity of a nested list).
     pub fn named_by(&self, item: &Value) -> bool {
-        let id_matches = item.get("id").is_some_and(|v| {
-            crate::input::parse_int(v).ok().flatten() == Some(self.user_id)
-        });
+        let id_matches = item
+            .get("id")
+            .is_some_and(|v| crate::input::parse_int(v).ok().flatten() == Some(self.user_id));
         id_matches || self.holds_value(item)
     }
 
@@ -106,12 +110,17 @@ mod tests {
         assert!(e.named_by(&json!({"id": 5, "notes": "x"})));
         assert!(e.named_by(&json!({"id": "5"})));
         assert!(e.named_by(&json!({"name": "R", "email": "roger@example.COM"})));
-        assert!(e.named_by(&json!({"identities": [{"type": "email", "value": "ROGER@example.com"}]})));
+        assert!(
+            e.named_by(&json!({"identities": [{"type": "email", "value": "ROGER@example.com"}]}))
+        );
         assert!(e.named_by(&json!({"external_id": "EXT-9"})));
         assert!(!e.named_by(&json!({"id": 6, "email": "other@example.com"})));
         let entry = json!({"index": 2, "error": "DuplicateValue", "details": "Email: roger@example.com is already being used"});
         assert!(e.in_result(&entry, false));
-        assert_eq!(scrubbed_result(&entry), json!({"index": 2, "error": "DuplicateValue"}));
+        assert_eq!(
+            scrubbed_result(&entry),
+            json!({"index": 2, "error": "DuplicateValue"})
+        );
         assert!(e.in_result(&json!({"index": 0, "id": 5, "status": "Created"}), false));
         assert!(!e.in_result(&json!({"index": 0, "id": 6, "status": "Created"}), false));
         let mut e = Erased::new(5, []);

@@ -215,7 +215,11 @@ fn rank(role: Role) -> u8 {
 /// suspended or demoted below what the job needs runs nothing (`None`: every item fails
 /// `PermissionDenied`, and the job still completes); otherwise the job runs with the submitter's
 /// current role, so a demotion from admin to agent leaves agent's rights item by item.
-pub fn actor_at_run(kind: JobKind, submitted: Actor, current: Option<&UserRecord>) -> Option<Actor> {
+pub fn actor_at_run(
+    kind: JobKind,
+    submitted: Actor,
+    current: Option<&UserRecord>,
+) -> Option<Actor> {
     let user = current.filter(|u| u.id == submitted.user_id && u.active && !u.suspended)?;
     (rank(user.role) >= rank(kind.submitter_role())).then_some(Actor {
         user_id: user.id,
@@ -330,7 +334,10 @@ mod tests {
 
     #[test]
     fn a_job_runs_as_its_submitter_is_now() {
-        let admin = Actor { user_id: 7, role: Role::Admin };
+        let admin = Actor {
+            user_id: 7,
+            role: Role::Admin,
+        };
         let mut now = UserRecord::new("A".into(), Role::Admin, 0);
         now.id = 7;
         let org = JobKind::OrganizationCreateMany;
@@ -339,7 +346,13 @@ mod tests {
         // Demoted to agent: no organization jobs, user jobs with an agent's rights.
         now.role = Role::Agent;
         assert_eq!(actor_at_run(org, admin, Some(&now)), None);
-        assert_eq!(actor_at_run(users, admin, Some(&now)), Some(Actor { user_id: 7, role: Role::Agent }));
+        assert_eq!(
+            actor_at_run(users, admin, Some(&now)),
+            Some(Actor {
+                user_id: 7,
+                role: Role::Agent
+            })
+        );
         now.role = Role::EndUser;
         assert_eq!(actor_at_run(users, admin, Some(&now)), None);
         now.role = Role::Admin;
@@ -357,11 +370,20 @@ mod tests {
 
     #[test]
     fn idempotency_keys_belong_to_their_caller() {
-        let a = Actor { user_id: 1, role: Role::Admin };
-        let b = Actor { user_id: 2, role: Role::Agent };
+        let a = Actor {
+            user_id: 1,
+            role: Role::Admin,
+        };
+        let b = Actor {
+            user_id: 2,
+            role: Role::Agent,
+        };
         let k = JobKind::CreateMany;
         assert_ne!(idempotency_scope(a, k, "x"), idempotency_scope(b, k, "x"));
-        assert_ne!(idempotency_scope(a, k, "x"), idempotency_scope(a, JobKind::UpdateMany, "x"));
+        assert_ne!(
+            idempotency_scope(a, k, "x"),
+            idempotency_scope(a, JobKind::UpdateMany, "x")
+        );
         assert_eq!(idempotency_scope(a, k, "x"), idempotency_scope(a, k, "x"));
     }
 

@@ -315,7 +315,11 @@ mod tests {
         assert!(parse(&format!("{at_cap} w")).unwrap_err().contains("terms"));
         // Quoted runs are one term each; length counts characters, not bytes.
         assert!(parse(&format!("\"{}\"", "é ".repeat(MAX_QUERY_CHARS / 2 - 1))).is_ok());
-        assert!(parse(&"é".repeat(MAX_QUERY_CHARS + 1)).unwrap_err().contains("too long"));
+        assert!(
+            parse(&"é".repeat(MAX_QUERY_CHARS + 1))
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

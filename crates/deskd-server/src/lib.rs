@@ -6,8 +6,8 @@
 mod account;
 mod api_tokens;
 pub mod auth;
-pub mod bootstrap;
 mod bodies;
+pub mod bootstrap;
 mod bulk;
 mod custom_fields;
 mod drain;

@@ -1260,16 +1260,27 @@ fn schemas() -> Value {
 const EVENT_STREAM: &str = "text/event-stream";
 
 /// The reads whose statements are bounded by the read timeout (`Config::read_timeout`).
-const PAGED_READS: &[&str] = &["/users", "/users/search", "/users/autocomplete", "/deleted_users"];
+const PAGED_READS: &[&str] = &[
+    "/users",
+    "/users/search",
+    "/users/autocomplete",
+    "/deleted_users",
+];
 
 /// Statuses every operation may answer besides its success: client mistakes and limits.
 const ERRORS: &[(u16, &str)] = &[
     (400, "Malformed request"),
     (401, "Couldn't authenticate you"),
-    (403, "Not allowed for this role, or outside the bearer token's scopes"),
+    (
+        403,
+        "Not allowed for this role, or outside the bearer token's scopes",
+    ),
     (404, "No such record"),
     (405, "Method not allowed"),
-    (408, "The request took longer than the request timeout to arrive or to answer"),
+    (
+        408,
+        "The request took longer than the request timeout to arrive or to answer",
+    ),
     (413, "Body too large"),
     (422, "Record invalid"),
 ];

@@ -392,10 +392,7 @@ async fn step(
                     Some(actor) => {
                         let ready: Vec<UpsertItem> = ready
                             .iter()
-                            .map(|u| UpsertItem {
-                                actor,
-                                ..u.clone()
-                            })
+                            .map(|u| UpsertItem { actor, ..u.clone() })
                             .collect();
                         run_users(conn, backend, kind, &ready, now).await?
                     }

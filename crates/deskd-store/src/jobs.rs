@@ -397,7 +397,10 @@ pub async fn scrub_user(
     .await?;
     let mut linked: HashMap<String, HashSet<i64>> = HashMap::new();
     for r in &answered {
-        linked.entry(text(r, "job_id")?).or_default().insert(int(r, "idx")?);
+        linked
+            .entry(text(r, "job_id")?)
+            .or_default()
+            .insert(int(r, "idx")?);
     }
     let mut jobs = Vec::new();
     for row in all(conn, sqlx::query("SELECT id, payload FROM jobs")).await? {

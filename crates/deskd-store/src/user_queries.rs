@@ -394,7 +394,11 @@ pub async fn erase(
         .await?;
     if let Some(u) = &before {
         // Soft deletion released the identities; what is left to know the user by in job data.
-        let values = u.email.as_deref().into_iter().chain(u.external_id.as_deref());
+        let values = u
+            .email
+            .as_deref()
+            .into_iter()
+            .chain(u.external_id.as_deref());
         crate::jobs::scrub_user(conn, deskd_model::erasure::Erased::new(id, values)).await?;
     }
     crate::credentials::bump_epoch(&mut *conn).await?;

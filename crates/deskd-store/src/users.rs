@@ -605,8 +605,13 @@ pub async fn delete_identity_by_value(
         sqlx::query("SELECT email FROM users WHERE id = $1").bind(user_id),
     )
     .await?;
-    let email = row.map(|r| rows::opt_text(&r, "email")).transpose()?.flatten();
-    if email.is_some_and(|e| deskd_model::text::normalize(&e) == deskd_model::text::normalize(value)) {
+    let email = row
+        .map(|r| rows::opt_text(&r, "email"))
+        .transpose()?
+        .flatten();
+    if email
+        .is_some_and(|e| deskd_model::text::normalize(&e) == deskd_model::text::normalize(value))
+    {
         sqlx::query("UPDATE users SET email = NULL WHERE id = $1")
             .bind(user_id)
             .execute(conn)

@@ -14,9 +14,7 @@ async fn sqlite_files_are_created_0600() {
         .expect("open");
     // A write, so that the WAL and its index exist.
     store
-        .write(|conn| {
-            Box::pin(async move { deskd_store::settings::set(conn, "probe", "1").await })
-        })
+        .write(|conn| Box::pin(async move { deskd_store::settings::set(conn, "probe", "1").await }))
         .await
         .expect("write");
     for suffix in ["", "-wal", "-shm"] {

@@ -40,7 +40,9 @@ async fn send_typed(
 }
 
 async fn non_json_bodies_are_415_everywhere(app: TestApp) {
-    let id = app.make_user("Target", "target@example.org", "end-user").await;
+    let id = app
+        .make_user("Target", "target@example.org", "end-user")
+        .await;
     let before = app.table_counts().await;
     let body = r#"{"user": {"name": "Form", "email": "form@example.org"}}"#;
     // Every route that takes a method with a body, ids filled in: a browser form's types and a
@@ -98,10 +100,18 @@ async fn json_with_parameters_and_bodiless_requests_pass(app: TestApp) {
     // A DELETE without a body nor a content type, as several clients send it, and one whose
     // client still names a form type for its empty body.
     let id = app.make_user("Gone", "gone@example.org", "end-user").await;
-    let (status, b) =
-        send_typed(&app, Method::DELETE, &format!("/api/v2/users/{id}"), None, "").await;
+    let (status, b) = send_typed(
+        &app,
+        Method::DELETE,
+        &format!("/api/v2/users/{id}"),
+        None,
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{b}");
-    let id = app.make_user("Tagged", "tagged@example.org", "end-user").await;
+    let id = app
+        .make_user("Tagged", "tagged@example.org", "end-user")
+        .await;
     let (status, b) = send_typed(
         &app,
         Method::DELETE,
@@ -151,7 +161,8 @@ async fn budget_is_shared(backend: Backend) {
     let app = std::sync::Arc::new(TestApp::spawn_with(backend, config).await);
     let auth = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN_EMAIL}/token:{ADMIN_TOKEN}"))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{ADMIN_EMAIL}/token:{ADMIN_TOKEN}"))
     };
     let big = 2 * 1024 * 1024;
     let mut first = TcpStream::connect(app.addr).await.expect("connect");

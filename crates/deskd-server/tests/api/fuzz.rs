@@ -25,10 +25,15 @@ fn header_value() -> impl Strategy<Value = String> {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(b)
     });
-    let creds = ("[ -~]{0,20}", prop_oneof![Just("/token"), Just("")], "[ -~]{0,20}").prop_map(|(u, t, p)| {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("{u}{t}:{p}"))
-    });
+    let creds = (
+        "[ -~]{0,20}",
+        prop_oneof![Just("/token"), Just("")],
+        "[ -~]{0,20}",
+    )
+        .prop_map(|(u, t, p)| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}{t}:{p}"))
+        });
     prop_oneof![
         b64.prop_map(|s| format!("Basic {s}")),
         creds.prop_map(|s| format!("Basic {s}")),
@@ -41,14 +46,22 @@ fn header_value() -> impl Strategy<Value = String> {
 fn run_auth(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(TestApp::spawn(backend));
-    let mut runner = TestRunner::new(PtConfig { cases: CASES, ..PtConfig::default() });
+    let mut runner = TestRunner::new(PtConfig {
+        cases: CASES,
+        ..PtConfig::default()
+    });
     runner
         .run(&header_value(), |h| {
-            let r = rt.block_on(app.send(Method::GET, "/api/v2/users/me", &Auth::Raw(h.clone()), None));
+            let r =
+                rt.block_on(app.send(Method::GET, "/api/v2/users/me", &Auth::Raw(h.clone()), None));
             let s = r.status.as_u16();
             // An unreadable header is refused; one that reads names no one: anonymous (200 on
             // /me, as Zendesk answers an anonymous caller) only when there is no credential.
-            prop_assert!((400..500).contains(&s) || (s == 200 && r.body["user"]["id"].is_null()), "{h:?}: {s} {}", r.text);
+            prop_assert!(
+                (400..500).contains(&s) || (s == 200 && r.body["user"]["id"].is_null()),
+                "{h:?}: {s} {}",
+                r.text
+            );
             Ok(())
         })
         .expect("no Authorization header gets past the parser or breaks it");
@@ -71,8 +84,21 @@ fn user_body() -> impl Strategy<Value = Value> {
         ]
     });
     let key = prop::sample::select(vec![
-        "name", "email", "external_id", "role", "organization_id", "organization", "identities",
-        "tags", "user_fields", "phone", "verified", "suspended", "id", "notes", "locale",
+        "name",
+        "email",
+        "external_id",
+        "role",
+        "organization_id",
+        "organization",
+        "identities",
+        "tags",
+        "user_fields",
+        "phone",
+        "verified",
+        "suspended",
+        "id",
+        "notes",
+        "locale",
     ]);
     prop::collection::vec((key, value), 0..8).prop_map(|kv| {
         json!({"user": Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())})
@@ -82,7 +108,10 @@ fn user_body() -> impl Strategy<Value = Value> {
 fn run_bodies(backend: Backend) {
     let rt = runtime();
     let app = rt.block_on(TestApp::spawn(backend));
-    let mut runner = TestRunner::new(PtConfig { cases: CASES, ..PtConfig::default() });
+    let mut runner = TestRunner::new(PtConfig {
+        cases: CASES,
+        ..PtConfig::default()
+    });
     runner
         .run(&user_body(), |body| {
             let r = rt.block_on(app.post("/api/v2/users/create_or_update", body.clone()));
@@ -99,10 +128,27 @@ fn run_search(backend: Backend) {
     let app = rt.block_on(TestApp::spawn(backend));
     let word = prop_oneof![
         "\\PC{0,10}",
-        prop::sample::select(vec!["email:", "name:", "role:", "tags:", "organization_id:", "external_id:", "type:", "\"", "*", "\\", "%", "_"]).prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "email:",
+            "name:",
+            "role:",
+            "tags:",
+            "organization_id:",
+            "external_id:",
+            "type:",
+            "\"",
+            "*",
+            "\\",
+            "%",
+            "_"
+        ])
+        .prop_map(str::to_owned),
     ];
     let query = prop::collection::vec(word, 0..12).prop_map(|w| w.concat());
-    let mut runner = TestRunner::new(PtConfig { cases: CASES, ..PtConfig::default() });
+    let mut runner = TestRunner::new(PtConfig {
+        cases: CASES,
+        ..PtConfig::default()
+    });
     runner
         .run(&query, |q| {
             let mut url = reqwest::Url::parse(&app.url("/api/v2/users/search")).expect("url");
@@ -117,14 +163,26 @@ fn run_search(backend: Backend) {
 }
 
 #[test]
-fn authorization_headers_sqlite() { run_auth(Backend::Sqlite) }
+fn authorization_headers_sqlite() {
+    run_auth(Backend::Sqlite)
+}
 #[test]
-fn authorization_headers_postgres() { run_auth(Backend::Postgres) }
+fn authorization_headers_postgres() {
+    run_auth(Backend::Postgres)
+}
 #[test]
-fn user_bodies_sqlite() { run_bodies(Backend::Sqlite) }
+fn user_bodies_sqlite() {
+    run_bodies(Backend::Sqlite)
+}
 #[test]
-fn user_bodies_postgres() { run_bodies(Backend::Postgres) }
+fn user_bodies_postgres() {
+    run_bodies(Backend::Postgres)
+}
 #[test]
-fn search_queries_sqlite() { run_search(Backend::Sqlite) }
+fn search_queries_sqlite() {
+    run_search(Backend::Sqlite)
+}
 #[test]
-fn search_queries_postgres() { run_search(Backend::Postgres) }
+fn search_queries_postgres() {
+    run_search(Backend::Postgres)
+}

@@ -16,7 +16,13 @@ on_both_backends!(
     a_demoted_submitters_job_runs_with_its_rights_now,
 );
 
-async fn submit(app: &TestApp, auth: &Auth, path: &str, key: Option<&str>, body: Value) -> (String, Option<String>, Value) {
+async fn submit(
+    app: &TestApp,
+    auth: &Auth,
+    path: &str,
+    key: Option<&str>,
+    body: Value,
+) -> (String, Option<String>, Value) {
     let mut req = app
         .client
         .post(app.url(path))
@@ -36,7 +42,10 @@ async fn submit(app: &TestApp, auth: &Auth, path: &str, key: Option<&str>, body:
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body: Value = r.json().await.expect("json");
-    let id = body["job_status"]["id"].as_str().unwrap_or_default().to_owned();
+    let id = body["job_status"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     (id, lookup, body)
 }
 
@@ -54,11 +63,24 @@ async fn idempotency_keys_are_scoped_to_the_caller(app: TestApp) {
     assert!(!agents.is_empty() && agents != admins, "{b}");
     // Each caller's replay is its own job.
     let (again, lookup, _) = submit(&app, &agent, path, Some("key-1"), body.clone()).await;
-    assert_eq!((again.as_str(), lookup.as_deref()), (agents.as_str(), Some("hit")));
+    assert_eq!(
+        (again.as_str(), lookup.as_deref()),
+        (agents.as_str(), Some("hit"))
+    );
     let (again, lookup, _) = submit(&app, &Auth::admin(), path, Some("key-1"), body).await;
-    assert_eq!((again.as_str(), lookup.as_deref()), (admins.as_str(), Some("hit")));
+    assert_eq!(
+        (again.as_str(), lookup.as_deref()),
+        (admins.as_str(), Some("hit"))
+    );
     // Another body under one's own key is still refused.
-    let (_, _, b) = submit(&app, &agent, path, Some("key-1"), json!({"users": [{"name": "Other", "email": "other@example.org"}]})).await;
+    let (_, _, b) = submit(
+        &app,
+        &agent,
+        path,
+        Some("key-1"),
+        json!({"users": [{"name": "Other", "email": "other@example.org"}]}),
+    )
+    .await;
     assert_eq!(b["error"], "IdempotentRequestError", "{b}");
 }
 
@@ -95,10 +117,30 @@ async fn a_deleted_or_suspended_submitters_job_runs_nothing(app: TestApp) {
         let email = format!("agent{n}@example.org");
         let agent = app.make_user("Agent", &email, "agent").await;
         let before = app.count_users().await;
-        let job = held_job(&app, &Auth::as_user(&email), "/api/v2/users/create_or_update_many", body.clone()).await;
+        let job = held_job(
+            &app,
+            &Auth::as_user(&email),
+            "/api/v2/users/create_or_update_many",
+            body.clone(),
+        )
+        .await;
         let r = match *how {
-            "delete" => app.send(reqwest::Method::DELETE, &format!("/api/v2/users/{agent}"), &Auth::admin(), None).await,
-            _ => app.put(&format!("/api/v2/users/{agent}"), json!({"user": {"suspended": true}})).await,
+            "delete" => {
+                app.send(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v2/users/{agent}"),
+                    &Auth::admin(),
+                    None,
+                )
+                .await
+            }
+            _ => {
+                app.put(
+                    &format!("/api/v2/users/{agent}"),
+                    json!({"user": {"suspended": true}}),
+                )
+                .await
+            }
         };
         assert_eq!(r.status, StatusCode::OK, "{how}: {}", r.text);
         let done = release_and_wait(&app, &job).await;
@@ -108,16 +150,37 @@ async fn a_deleted_or_suspended_submitters_job_runs_nothing(app: TestApp) {
 }
 
 async fn a_demoted_submitters_job_runs_with_its_rights_now(app: TestApp) {
-    let second = app.make_user("Second admin", "second@example.org", "admin").await;
+    let second = app
+        .make_user("Second admin", "second@example.org", "admin")
+        .await;
     let auth = Auth::as_user("second@example.org");
     // An organization job needs an admin: demoted to agent, its items are denied.
-    let orgs = held_job(&app, &auth, "/api/v2/organizations/create_many", json!({"organizations": [{"name": "Demoted Org"}]})).await;
+    let orgs = held_job(
+        &app,
+        &auth,
+        "/api/v2/organizations/create_many",
+        json!({"organizations": [{"name": "Demoted Org"}]}),
+    )
+    .await;
     // A user job an agent may run: it runs, with an agent's rights (no admin may be made).
-    let users = submit(&app, &auth, "/api/v2/users/create_or_update_many", None, json!({"users": [
-        {"name": "Plain", "email": "plain@example.org"},
-        {"name": "Promoted", "email": "promoted@example.org", "role": "admin"},
-    ]})).await.0;
-    let r = app.put(&format!("/api/v2/users/{second}"), json!({"user": {"role": "agent"}})).await;
+    let users = submit(
+        &app,
+        &auth,
+        "/api/v2/users/create_or_update_many",
+        None,
+        json!({"users": [
+            {"name": "Plain", "email": "plain@example.org"},
+            {"name": "Promoted", "email": "promoted@example.org", "role": "admin"},
+        ]}),
+    )
+    .await
+    .0;
+    let r = app
+        .put(
+            &format!("/api/v2/users/{second}"),
+            json!({"user": {"role": "agent"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let done = release_and_wait(&app, &orgs).await;
     all_denied(&done, 1);
@@ -126,5 +189,10 @@ async fn a_demoted_submitters_job_runs_with_its_rights_now(app: TestApp) {
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["results"][0]["status"], "Created", "{done}");
     assert_eq!(done["results"][1]["error"], "PermissionDenied", "{done}");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").await, 1, "only the first admin is one");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+            .await,
+        1,
+        "only the first admin is one"
+    );
 }

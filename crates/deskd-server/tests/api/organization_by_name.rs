@@ -13,7 +13,13 @@ async fn agents_cannot_create_organizations_by_name(app: TestApp) {
     app.make_user("Agent", "agent@example.org", "agent").await;
     let agent = Auth::as_user("agent@example.org");
     // Directly: 403, as before.
-    let r = app.post_as(&agent, "/api/v2/organizations", json!({"organization": {"name": "Agent Org"}})).await;
+    let r = app
+        .post_as(
+            &agent,
+            "/api/v2/organizations",
+            json!({"organization": {"name": "Agent Org"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     // Through a user: 403 too, and nothing written, for a single write and a bulk item alike.
     let before = app.table_counts().await;
@@ -30,7 +36,12 @@ async fn agents_cannot_create_organizations_by_name(app: TestApp) {
     assert_eq!(done["results"][0]["error"], "PermissionDenied", "{done}");
     assert_eq!(app.table_counts().await, before, "nothing written");
     // An existing organization, by name: the agent may put an end user in it.
-    let r = app.post("/api/v2/organizations", json!({"organization": {"name": "Existing Org"}})).await;
+    let r = app
+        .post(
+            "/api/v2/organizations",
+            json!({"organization": {"name": "Existing Org"}}),
+        )
+        .await;
     let org = r.body["organization"]["id"].as_i64().expect("org");
     let r = app
         .post_as(&agent, "/api/v2/users/create_or_update", json!({"user": {"name": "E", "email": "e@example.org", "organization": {"name": "existing org"}}}))
@@ -39,8 +50,14 @@ async fn agents_cannot_create_organizations_by_name(app: TestApp) {
     assert_eq!(r.body["user"]["organization_id"], org);
     // An admin creates one by naming it.
     let r = app
-        .upsert(json!({"name": "F", "email": "f@example.org", "organization": {"name": "Admin Org"}}))
+        .upsert(
+            json!({"name": "F", "email": "f@example.org", "organization": {"name": "Admin Org"}}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    assert!(r.body["user"]["organization_id"].as_i64().is_some(), "{}", r.text);
+    assert!(
+        r.body["user"]["organization_id"].as_i64().is_some(),
+        "{}",
+        r.text
+    );
 }

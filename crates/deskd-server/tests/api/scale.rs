@@ -452,7 +452,10 @@ async fn replicas_ride_out_a_postgres_crash_and_lose_no_acknowledged_write() {
             json!({ "users": users }),
         )
         .await;
-    let job = r.body["job_status"]["id"].as_str().expect(&r.text).to_owned();
+    let job = r.body["job_status"]["id"]
+        .as_str()
+        .expect(&r.text)
+        .to_owned();
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();

@@ -37,9 +37,12 @@ fn heavy_query(n: usize) -> String {
 }
 
 async fn query_size_is_capped(app: TestApp) {
-    app.make_user("Roger", "roger@example.org", "end-user").await;
+    app.make_user("Roger", "roger@example.org", "end-user")
+        .await;
     // At the caps: answered.
-    let r = app.get(&search_path(&vec!["roger"; MAX_TERMS].join(" "))).await;
+    let r = app
+        .get(&search_path(&vec!["roger"; MAX_TERMS].join(" ")))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["count"], 1);
     // One term more, a query too long, and the ~1,000 terms that once were a 500 on SQLite: a
@@ -117,7 +120,10 @@ async fn postgres_heavy_searches_leave_room_for_an_admin_write() {
     // Let the searches reach the database and wait on the lock: they are the heavy load the
     // write must get past. (How long is not asserted; the write just has to complete.)
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(searches.iter().all(|s| !s.is_finished()), "the searches wait on the lock");
+    assert!(
+        searches.iter().all(|s| !s.is_finished()),
+        "the searches wait on the lock"
+    );
     let write = tokio::time::timeout(
         Duration::from_secs(25),
         app.post(

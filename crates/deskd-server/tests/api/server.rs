@@ -63,7 +63,10 @@ async fn public_url_builds_absolute_urls() {
     let r = app
         .client
         .get(app.url(&format!("/api/v2/users/{id}")))
-        .basic_auth(format!("{}/token", crate::helpers::ADMIN_EMAIL), Some(crate::helpers::ADMIN_TOKEN))
+        .basic_auth(
+            format!("{}/token", crate::helpers::ADMIN_EMAIL),
+            Some(crate::helpers::ADMIN_TOKEN),
+        )
         .header("Host", "evil.example")
         .header("X-Forwarded-Proto", "http")
         .send()

@@ -84,8 +84,7 @@ async fn field_definitions_and_values_survive_the_round_trip(app: TestApp) {
     assert_eq!(r.body["user_fields"][0]["key"], "plan", "{}", r.text);
     let r = app.get("/api/v2/organizations").await;
     assert_eq!(
-        r.body["organizations"][0]["organization_fields"]["seats"],
-        12,
+        r.body["organizations"][0]["organization_fields"]["seats"], 12,
         "{}",
         r.text
     );

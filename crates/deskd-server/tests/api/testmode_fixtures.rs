@@ -32,10 +32,18 @@ async fn populate(app: &TestApp) -> (i64, i64) {
     for (path, key, kind, name) in [
         ("/api/v2/user_fields", "user_field", "text", "plan"),
         ("/api/v2/user_fields", "user_field", "integer", "seats"),
-        ("/api/v2/organization_fields", "organization_field", "text", "tier"),
+        (
+            "/api/v2/organization_fields",
+            "organization_field",
+            "text",
+            "tier",
+        ),
     ] {
         let r = app
-            .post(path, json!({key: {"type": kind, "key": name, "title": name}}))
+            .post(
+                path,
+                json!({key: {"type": kind, "key": name, "title": name}}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
