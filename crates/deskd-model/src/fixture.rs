@@ -332,6 +332,7 @@ pub fn plan(doc: &Value, owner: &OwnerFacts, now: i64) -> Result<Fixture, Fixtur
             .collect()
     };
     let (user_defs, org_defs) = (defs_of(Resource::User), defs_of(Resource::Organization));
+    let user_defs: std::sync::Arc<[FieldDef]> = user_defs.into();
 
     // Organizations, by document id and by normalized name.
     let mut org_ids: HashMap<i64, usize> = HashMap::new();

@@ -93,7 +93,8 @@ pub struct Facts {
     /// The account owner, whom nobody can demote or suspend.
     pub account_owner: Option<i64>,
     /// The user fields defined, which `user_fields` values are checked against.
-    pub user_fields: Vec<crate::custom_field::FieldDef>,
+    /// Shared: every item of a batch is decided against the same definitions.
+    pub user_fields: std::sync::Arc<[crate::custom_field::FieldDef]>,
 }
 
 /// An identity to insert.

@@ -57,13 +57,7 @@ pub fn digest(secret: &str) -> String {
 }
 
 fn digest_bytes(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// A new random secret: 40 URL-safe characters (240 bits).

@@ -139,9 +139,20 @@ impl Default for Config {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so that the clone each layer and handler takes of
+/// it per request is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<State>);
+
+impl std::ops::Deref for AppState {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct State {
     pub store: Store,
     pub config: Arc<Config>,
     pub logins: auth::LoginCache,
@@ -179,7 +190,7 @@ impl AppState {
             deskd_model::time::test_clock::enable();
             Arc::new(testmode::TestState::default())
         });
-        AppState {
+        AppState(Arc::new(State {
             limiter,
             test,
             draining: Arc::default(),
@@ -194,7 +205,7 @@ impl AppState {
             logins: auth::LoginCache::default(),
             local_addr,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
-        }
+        }))
     }
 }
 
@@ -211,13 +222,14 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
-        // Test mode's journal and faults see each request as sent; outside test mode, a no-op.
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            testmode::observe,
-        ))
-        .layer(axum::middleware::from_fn(paths::refuse_nul))
-        .layer(axum::middleware::from_fn(paths::strip_json_suffix))
+        // Test mode's journal and faults see each request as sent; outside test mode, absent.
+        .option_layer(
+            state
+                .config
+                .test_mode
+                .then(|| axum::middleware::from_fn_with_state(state.clone(), testmode::observe)),
+        )
+        .layer(axum::middleware::from_fn(paths::normalize))
         .service(routes);
     Router::new().fallback_service(before_routing)
 }
@@ -257,8 +269,7 @@ fn routes(state: AppState) -> Router {
             state.clone(),
             bodies::layer,
         ))
-        .layer(axum::middleware::from_fn(paths::common_headers))
-        .layer(axum::middleware::from_fn(paths::log_requests))
+        .layer(axum::middleware::from_fn(paths::around))
         .layer(axum::middleware::from_fn(metrics::mark_route))
         .with_state(state)
 }

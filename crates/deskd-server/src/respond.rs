@@ -30,6 +30,19 @@ pub fn ok(body: &impl Serialize) -> Response {
     json_response(StatusCode::OK, body)
 }
 
+/// `{key: value}`, serialized straight to bytes (`json!` would first copy `value` into a tree
+/// of `Value`s, which costs as much again as writing it).
+pub struct Keyed<'a, T>(pub &'a str, pub &'a T);
+
+impl<T: Serialize> Serialize for Keyed<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
+    }
+}
+
 /// A create-or-update answered as Zendesk does: 201 for a new record, 200 for an existing one,
 /// `{key: wire}`, and an absolute `Location` (on an update only when `location_on_update`).
 pub fn saved<T>(
@@ -44,7 +57,7 @@ pub fn saved<T>(
     } else {
         StatusCode::OK
     };
-    let mut resp = json_response(status, &serde_json::json!({ key: wire }));
+    let mut resp = json_response(status, &Keyed(key, wire));
     if saved.created() || location_on_update {
         if let Ok(loc) = HeaderValue::from_str(url) {
             resp.headers_mut().insert(header::LOCATION, loc);

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::{MaybeCaller, Staff};
 use crate::error::ApiError;
 use crate::extract::{BaseUrl, JsonObject, path_id, require_object};
-use crate::respond::ok;
+use crate::respond::{Keyed, ok};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,7 +66,8 @@ async fn upsert(
         actor: caller.actor(),
         mode,
     };
-    let saved = app.store.create_or_update(item).await??;
+    let answer = app.store.create_or_update(item).await?;
+    let saved = answer.outcome?;
     let user = saved.record();
     // A profile first seen by email or external id is the new user's from now on: its first
     // request counts there too, so the limit holds across the switch of key.
@@ -76,8 +77,7 @@ async fn upsert(
             app.limiter.take(&app.store, &id_key, rate).await?;
         }
     }
-    let defs = crate::custom_fields::defs(app, Resource::User).await?;
-    let wire = crate::custom_fields::user(user, base, &defs);
+    let wire = crate::custom_fields::user(user, base, &answer.user_fields);
     let mut resp = crate::respond::saved(&saved, "user", &wire, &wire.url, location_on_update);
     if let Some(d) = &profile {
         crate::limits::profile_header(resp.headers_mut(), d);
@@ -163,9 +163,10 @@ async fn show(
     let user = users::load(&mut conn, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(ok(
-        &json!({ "user": crate::custom_fields::user(&user, &base, &defs) }),
-    ))
+    Ok(ok(&Keyed(
+        "user",
+        &crate::custom_fields::user(&user, &base, &defs),
+    )))
 }
 
 /// `DELETE /api/v2/users/{id}`: soft delete; 200 with the user, `active: false`, its identities
@@ -186,9 +187,10 @@ async fn destroy(
             Box::pin(async move { users::delete_for(conn, actor, Some(id), None, now).await })
         })
         .await??;
-    Ok(ok(
-        &json!({ "user": crate::custom_fields::user(&deleted, &base, &defs) }),
-    ))
+    Ok(ok(&Keyed(
+        "user",
+        &crate::custom_fields::user(&deleted, &base, &defs),
+    )))
 }
 
 /// `GET /api/v2/users/me`: the caller, with an `authenticity_token`; anonymous callers get the
@@ -262,7 +264,8 @@ async fn merge(
             })
         })
         .await??;
-    Ok(ok(
-        &json!({ "user": crate::custom_fields::user(&merged, &base, &defs) }),
-    ))
+    Ok(ok(&Keyed(
+        "user",
+        &crate::custom_fields::user(&merged, &base, &defs),
+    )))
 }

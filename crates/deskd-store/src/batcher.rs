@@ -9,10 +9,10 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::StoreError;
-use crate::upsert::{Batch, UpsertItem, UpsertOutcome, create_or_update_batch};
+use crate::upsert::{Answer, Batch, UpsertItem, create_or_update_batch};
 use crate::writer::Writer;
 
-type Reply = oneshot::Sender<Result<UpsertOutcome, StoreError>>;
+type Reply = oneshot::Sender<Result<Answer, StoreError>>;
 
 /// Most requests decided in one batch.
 const MAX_BATCH: usize = 256;
@@ -35,7 +35,7 @@ impl Batcher {
         }
     }
 
-    pub(crate) async fn submit(&self, item: UpsertItem) -> Result<UpsertOutcome, StoreError> {
+    pub(crate) async fn submit(&self, item: UpsertItem) -> Result<Answer, StoreError> {
         let sender = self.queue.lock().await.clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         sender
@@ -90,7 +90,10 @@ async fn settle(writer: &Writer, mut waiting: Vec<(UpsertItem, Reply)>) {
     match run_batch(writer, items).await {
         Ok(batch) => {
             for ((_, reply), outcome) in waiting.drain(..).zip(batch.outcomes) {
-                let _ = reply.send(Ok(outcome));
+                let _ = reply.send(Ok(Answer {
+                    outcome,
+                    user_fields: batch.user_fields.clone(),
+                }));
             }
         }
         // The database is away: every item would fail the same way, after as long a wait.
@@ -106,9 +109,14 @@ async fn settle(writer: &Writer, mut waiting: Vec<(UpsertItem, Reply)>) {
                 let result = run_batch(writer, Arc::new(vec![item]))
                     .await
                     .and_then(|mut b| {
-                        b.outcomes
+                        let outcome = b
+                            .outcomes
                             .pop()
-                            .ok_or(StoreError::Corrupt("no outcome".into()))
+                            .ok_or(StoreError::Corrupt("no outcome".into()))?;
+                        Ok(Answer {
+                            outcome,
+                            user_fields: b.user_fields,
+                        })
                     });
                 let _ = reply.send(result);
             }

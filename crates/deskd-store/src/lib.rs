@@ -229,7 +229,7 @@ impl Store {
     pub async fn create_or_update(
         &self,
         item: upsert::UpsertItem,
-    ) -> Result<upsert::UpsertOutcome, StoreError> {
+    ) -> Result<upsert::Answer, StoreError> {
         self.health.check()?;
         self.reported(self.batcher.submit(item).await)
     }

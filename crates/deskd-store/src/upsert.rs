@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use deskd_model::Rejection;
+use deskd_model::custom_field::{FieldDef, FieldKey, Resource};
 use deskd_model::identity::{IdentityKey, IdentityRecord};
 use deskd_model::input::UserInput;
 use deskd_model::organization::OrganizationRecord;
@@ -42,6 +43,14 @@ pub enum Mode {
 
 pub type UpsertOutcome = Result<Upserted, Rejection>;
 
+/// One item's outcome as the single endpoint answers it: with the user fields defined when it
+/// was written, which its answer lists.
+#[derive(Debug)]
+pub struct Answer {
+    pub outcome: UpsertOutcome,
+    pub user_fields: Arc<[FieldKey]>,
+}
+
 /// The state of the users a batch touches, as it would be after each item so far.
 #[derive(Default)]
 struct Working {
@@ -68,7 +77,7 @@ struct Working {
     /// their memberships, in order of first mention.
     organization_set: Vec<i64>,
     /// The user fields defined, which every item's `user_fields` is checked against.
-    user_fields: Vec<deskd_model::custom_field::FieldDef>,
+    user_fields: Arc<[FieldDef]>,
 }
 
 impl Working {
@@ -85,10 +94,13 @@ impl Working {
     }
 }
 
-/// What a batch did: one outcome per item, in order.
+/// What a batch did: one outcome per item, in order, and the user fields it decided with.
 #[derive(Debug)]
 pub struct Batch {
     pub outcomes: Vec<UpsertOutcome>,
+    /// The user fields defined when the batch was written, in display order: what its answers
+    /// show, read in the same transaction as the users (no second query per answer).
+    pub user_fields: Arc<[FieldKey]>,
 }
 
 /// Runs `items` in order inside the caller's transaction and returns one outcome per item.
@@ -107,7 +119,11 @@ pub async fn create_or_update_batch(
         (w, outcomes) = decide_all(conn, backend, items, true, now).await?;
     }
     write(conn, backend, &mut w, &mut outcomes, now).await?;
-    Ok(Batch { outcomes })
+    let user_fields = w.user_fields.iter().map(FieldDef::as_key).collect();
+    Ok(Batch {
+        outcomes,
+        user_fields,
+    })
 }
 
 async fn decide_all(
@@ -211,8 +227,9 @@ async fn gather(
     w.organizations = organizations::existing_ids(conn, &org_ids).await?;
     w.organizations_by_name = organizations::ids_by_names(conn, &org_names).await?;
     w.owner = users::account_owner(conn).await?;
-    w.user_fields =
-        crate::custom_fields::list(conn, deskd_model::custom_field::Resource::User).await?;
+    w.user_fields = crate::custom_fields::list(conn, Resource::User)
+        .await?
+        .into();
     Ok(w)
 }
 

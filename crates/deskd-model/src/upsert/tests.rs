@@ -112,7 +112,7 @@ fn update_adds_secondary_email_and_merges() {
     let i = input(
         json!({"email": "new@b.co", "tags": ["t3", "t2"], "user_fields": {"drop": null, "add": "x"}}),
     );
-    let defined = ["keep", "drop", "add"]
+    let defined: Vec<_> = ["keep", "drop", "add"]
         .iter()
         .map(|k| {
             let f =
@@ -124,7 +124,7 @@ fn update_adds_secondary_email_and_merges() {
         .collect();
     let facts = Facts {
         existing: Some(ex),
-        user_fields: defined,
+        user_fields: defined.into(),
         ..Facts::default()
     };
     let p = plan(&i, ADMIN, &facts, 200).unwrap();
@@ -158,7 +158,7 @@ fn user_field_values_are_checked_against_the_definitions() {
     let seats =
         crate::custom_field::plan_create(crate::custom_field::Resource::User, &f, &[], 0).unwrap();
     let facts = Facts {
-        user_fields: vec![seats],
+        user_fields: vec![seats].into(),
         ..Facts::default()
     };
     let bad = input(json!({"name": "N", "user_fields": {"seats": "many"}}));
