@@ -16,6 +16,11 @@ struct Served {
 
 /// Starts `deskd serve` on port 0 and reads stdout up to the `deskd listening on` line.
 fn serve(db: &str, envs: &[(&str, &str)]) -> Served {
+    serve_logging(db, envs, Stdio::null())
+}
+
+/// [`serve`], with the server's log (stderr) going to `log`.
+fn serve_logging(db: &str, envs: &[(&str, &str)], log: impl Into<Stdio>) -> Served {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskd"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", db])
         .env_remove("DESKD_ADMIN_EMAIL")
@@ -23,7 +28,7 @@ fn serve(db: &str, envs: &[(&str, &str)]) -> Served {
         .env_remove("DESKD_ADMIN_PASSWORD")
         .env("DESKD_RATE_LIMITS", "off")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(log);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -394,6 +399,86 @@ fn jobs_survive_sigkill_on_postgres() {
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     let result = std::panic::catch_unwind(|| jobs_survive_sigkill(&url));
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// A 500 logs its whole cause chain, as one JSON line inside the request's span (its id, method
+/// and path), and the client gets only the opaque body. The fault is real: a column the server
+/// reads is renamed under it, so PostgreSQL's own error is the innermost cause.
+#[test]
+fn an_internal_error_logs_its_cause_chain_in_the_request_span() {
+    let Some(base) = private_pg::pg_url() else {
+        return;
+    };
+    let schema = format!("deskd_cause_{}", std::process::id());
+    let psql = |sql: &str| {
+        let ok = Command::new("psql")
+            .args([base.as_str(), "-qc", sql])
+            .status()
+            .expect("psql");
+        assert!(ok.success(), "{sql}");
+    };
+    psql(&format!("CREATE SCHEMA {schema}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("deskd.log");
+    let result = std::panic::catch_unwind(|| {
+        let log = std::fs::File::create(&log_path).unwrap();
+        let s = serve_logging(
+            &url,
+            &[
+                ("DESKD_ADMIN_EMAIL", "boss@example.org"),
+                ("DESKD_ADMIN_TOKEN", "cause-token-1"),
+                ("DESKD_LOG_FORMAT", "json"),
+                ("DESKD_LOG", "info"),
+            ],
+            log,
+        );
+        let auth = basic("boss@example.org/token", "cause-token-1");
+        let me = |id: &str| {
+            let mut s = TcpStream::connect(&s.addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let req = format!(
+                "GET /api/v2/users/me.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic {auth}\r\nX-Request-Id: {id}\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).unwrap();
+            resp
+        };
+        assert!(me("before-the-fault").starts_with("HTTP/1.1 200"));
+        psql(&format!(
+            "ALTER TABLE {schema}.custom_fields RENAME COLUMN type TO type_renamed"
+        ));
+        let resp = me("cause-chain-42");
+        assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+        assert!(resp.contains(r#""error":"InternalError""#), "{resp}");
+        assert!(
+            !resp.contains("type_renamed") && !resp.contains("column"),
+            "{resp}"
+        );
+        assert!(terminate(s).success());
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.contains("internal error"))
+            .unwrap_or_else(|| panic!("no internal error logged:\n{log}"));
+        assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+        assert!(line.contains(r#""request_id":"cause-chain-42""#), "{line}");
+        assert!(line.contains(r#""path":"/api/v2/users/me.json""#), "{line}");
+        assert!(line.contains(r#""level":"ERROR""#), "{line}");
+        // The chain down to PostgreSQL's own words, not a flattened summary.
+        assert!(
+            line.contains(r#"column \"type\" does not exist"#)
+                || line.contains("column type does not exist"),
+            "{line}"
+        );
+        assert!(line.matches(": ").count() >= 1, "{line}");
+    });
     psql(&format!("DROP SCHEMA {schema} CASCADE"));
     if let Err(e) = result {
         std::panic::resume_unwind(e);
