@@ -9,6 +9,7 @@ set -euo pipefail
 bin=$1
 users=${2:-20000}
 out=${3:-$(mktemp -d)}
+mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
 port=${DESKD_BENCH_PORT:-18187}
 work=$(mktemp -d)
