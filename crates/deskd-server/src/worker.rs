@@ -83,8 +83,17 @@ async fn work(app: AppState, owner: String, stepper: bool, mut stop: watch::Rece
         match claimed {
             Ok(Some(job)) => {
                 let id = job.job.id.clone();
-                if let Err(e) = run(&app, &owner, job, &stop).await {
-                    tracing::warn!(job = %id, error = %e, "job interrupted; it will be resumed when its lease runs out");
+                let (a, o, st) = (app.clone(), owner.clone(), stop.clone());
+                match contained(async move { run(&a, &o, job, &st).await }).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(job = %id, error = %e, "job interrupted; it will be resumed when its lease runs out");
+                    }
+                    // The worker lives on; the job keeps its lease until it runs out, and each
+                    // claim counts an attempt, so a job that always panics ends `failed`.
+                    Err(panic) => {
+                        tracing::error!(job = %id, error = %panic, "job step panicked; it will be retried when its lease runs out");
+                    }
                 }
             }
             Ok(None) => {
@@ -112,6 +121,15 @@ async fn work(app: AppState, owner: String, stepper: bool, mut stop: watch::Rece
             }
         }
     }
+}
+
+/// Runs `work` on a task of its own, so that a panic in it (a bug) ends that task, not the
+/// worker's loop: a worker that died with its job would leave every later job to the others,
+/// and with all of them gone, jobs would stay queued forever.
+async fn contained<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::spawn(work).await
 }
 
 /// Reads one item: the upsert to run, or why it cannot run.
@@ -575,5 +593,25 @@ async fn sweep(app: AppState, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contained;
+
+    #[tokio::test]
+    async fn a_panicking_step_is_contained_and_the_loop_goes_on() {
+        let panicked = contained(async {
+            if std::hint::black_box(true) {
+                panic!("a bug in a job step");
+            }
+            1
+        })
+        .await;
+        let e = panicked.expect_err("the panic comes back as an error");
+        assert!(e.is_panic());
+        // The caller is still running and can run the next job.
+        assert_eq!(contained(async { 2 }).await.expect("next job"), 2);
     }
 }
