@@ -339,8 +339,17 @@ async fn shutdown_turns_unready_first_and_releases_jobs(app: TestApp) {
         ids.push(r.body["job_status"]["id"].as_str().unwrap().to_owned());
     }
     a.begin_shutdown();
-    // Not ready at once, yet still serving during the drain delay.
-    let r = a.get_as(&Auth::None, "/readyz").await;
+    // Not ready within moments of the signal (the shutdown runs on the server's own task, as a
+    // SIGTERM's does, so a request sent at the same instant may still be answered ready), and
+    // still serving during the 3 s drain delay.
+    let mut r = a.get_as(&Auth::None, "/readyz").await;
+    for _ in 0..40 {
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        r = a.get_as(&Auth::None, "/readyz").await;
+    }
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     assert_eq!(r.body["reason"], "shutting down");
     assert_eq!(a.get("/api/v2/users/me").await.status, StatusCode::OK);
