@@ -384,22 +384,51 @@ fn jobs_survive_sigkill_on_sqlite() {
 
 #[test]
 fn jobs_survive_sigkill_on_postgres() {
+    with_pg_schema("deskd_kill", |pg| jobs_survive_sigkill(&pg.url));
+}
+
+/// A schema of its own on the test PostgreSQL, for one test: `url` points the server at it.
+struct PgSchema {
+    base: String,
+    schema: String,
+    url: String,
+}
+
+impl PgSchema {
+    /// Runs `sql` (on the schema when `on_schema`, else on the base database) and returns what it
+    /// printed, unaligned.
+    fn psql_at(&self, on_schema: bool, sql: &str) -> String {
+        let url = if on_schema { &self.url } else { &self.base };
+        let out = Command::new("psql")
+            .args([url.as_str(), "-tAqc", sql])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        self.psql_at(true, sql)
+    }
+}
+
+/// Runs `test` on a fresh schema named `prefix` + this process's id, dropped afterwards whether
+/// the test passed or not; skipped (as the suite skips its PostgreSQL half) without PostgreSQL.
+fn with_pg_schema(prefix: &str, test: impl FnOnce(&PgSchema) + std::panic::UnwindSafe) {
     let Some(base) = private_pg::pg_url() else {
         return;
     };
-    let schema = format!("deskd_kill_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = Command::new("psql")
-            .args([base.as_str(), "-qc", sql])
-            .status()
-            .expect("psql");
-        assert!(ok.success(), "{sql}");
-    };
-    psql(&format!("CREATE SCHEMA {schema}"));
+    let schema = format!("{prefix}_{}", std::process::id());
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let result = std::panic::catch_unwind(|| jobs_survive_sigkill(&url));
-    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    let pg = PgSchema { base, schema, url };
+    pg.psql_at(false, &format!("CREATE SCHEMA {}", pg.schema));
+    let result = std::panic::catch_unwind(|| test(&pg));
+    pg.psql_at(false, &format!("DROP SCHEMA {} CASCADE", pg.schema));
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
@@ -410,26 +439,12 @@ fn jobs_survive_sigkill_on_postgres() {
 /// reads is renamed under it, so PostgreSQL's own error is the innermost cause.
 #[test]
 fn an_internal_error_logs_its_cause_chain_in_the_request_span() {
-    let Some(base) = private_pg::pg_url() else {
-        return;
-    };
-    let schema = format!("deskd_cause_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = Command::new("psql")
-            .args([base.as_str(), "-qc", sql])
-            .status()
-            .expect("psql");
-        assert!(ok.success(), "{sql}");
-    };
-    psql(&format!("CREATE SCHEMA {schema}"));
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("deskd.log");
-    let result = std::panic::catch_unwind(|| {
+    with_pg_schema("deskd_cause", |pg| {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("deskd.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let s = serve_logging(
-            &url,
+            &pg.url,
             &[
                 ("DESKD_ADMIN_EMAIL", "boss@example.org"),
                 ("DESKD_ADMIN_TOKEN", "cause-token-1"),
@@ -451,9 +466,7 @@ fn an_internal_error_logs_its_cause_chain_in_the_request_span() {
             resp
         };
         assert!(me("before-the-fault").starts_with("HTTP/1.1 200"));
-        psql(&format!(
-            "ALTER TABLE {schema}.custom_fields RENAME COLUMN type TO type_renamed"
-        ));
+        pg.psql("ALTER TABLE custom_fields RENAME COLUMN type TO type_renamed");
         let resp = me("cause-chain-42");
         assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
         assert!(resp.contains(r#""error":"InternalError""#), "{resp}");
@@ -479,10 +492,6 @@ fn an_internal_error_logs_its_cause_chain_in_the_request_span() {
         );
         assert!(line.matches(": ").count() >= 1, "{line}");
     });
-    psql(&format!("DROP SCHEMA {schema} CASCADE"));
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
 
 /// `deskd token create|list|revoke` on the database a server is running on: the new token works
@@ -1038,26 +1047,8 @@ fn memory_database_with_print_env_is_a_throwaway_server() {
 /// dead one's once their leases run out) and every user exists exactly once.
 #[test]
 fn two_replicas_finish_every_job_when_one_is_killed() {
-    let Some(base) = private_pg::pg_url() else {
-        return;
-    };
-    let schema = format!("deskd_replicas_{}", std::process::id());
-    let psql = |url: &str, sql: &str| -> String {
-        let out = Command::new("psql")
-            .args([url, "-tAqc", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    psql(&base, &format!("CREATE SCHEMA {schema}"));
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let result = std::panic::catch_unwind(|| {
+    with_pg_schema("deskd_replicas", |pg| {
+        let url = &pg.url;
         let token = "replica-test-token";
         let env = [
             ("DESKD_ADMIN_EMAIL", "admin@example.org"),
@@ -1066,8 +1057,8 @@ fn two_replicas_finish_every_job_when_one_is_killed() {
             ("DESKD_JOB_LEASE_SECS", "3"),
         ];
         let auth = basic("admin@example.org/token", token);
-        let mut one = Some(serve(&url, &env));
-        let two = serve(&url, &env);
+        let mut one = Some(serve(url, &env));
+        let two = serve(url, &env);
         let mut ids = Vec::new();
         for j in 0..100 {
             let users: Vec<String> = (0..100)
@@ -1133,23 +1124,16 @@ fn two_replicas_finish_every_job_when_one_is_killed() {
             }
         }
         assert_eq!(created, 10_000, "every item created once");
-        assert_eq!(psql(&url, "SELECT COUNT(*) FROM users"), "10001");
+        assert_eq!(pg.psql("SELECT COUNT(*) FROM users"), "10001");
         assert_eq!(
-            psql(
-                &url,
-                "SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'"
-            ),
+            pg.psql("SELECT COUNT(DISTINCT value_norm) FROM identities WHERE type = 'email'"),
             "10001"
         );
         assert_eq!(
-            psql(&url, "SELECT COUNT(*) FROM job_results"),
+            pg.psql("SELECT COUNT(*) FROM job_results"),
             "10000",
             "each item ran once"
         );
         assert!(terminate(two).success());
     });
-    psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
