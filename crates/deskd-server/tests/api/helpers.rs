@@ -367,11 +367,22 @@ impl Drop for TestApp {
                     .enable_all()
                     .build()
                     .expect("rt");
+                // Retried: while the suite runs, the shared server can be out of connection
+                // slots for a moment, and a schema left behind stays on it for good.
                 rt.block_on(async {
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_url()).await {
-                        let _ = conn
-                            .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
-                            .await;
+                    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                    for attempt in 1..=40 {
+                        let dropped = match sqlx::PgConnection::connect(&pg_url()).await {
+                            Ok(mut conn) => conn.execute(sql.as_str()).await.map(|_| ()),
+                            Err(e) => Err(e),
+                        };
+                        match dropped {
+                            Ok(()) => return,
+                            Err(e) if attempt == 40 => {
+                                eprintln!("test schema {schema} was not dropped: {e}");
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                        }
                     }
                 });
             })
